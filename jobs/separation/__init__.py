@@ -1,0 +1,64 @@
+"""Separation engines: audio in, stems out. This package imports numpy, never Django.
+
+Audio arrays are float32, shaped (frames, channels), as soundfile reads them.
+An engine is any object with
+
+    separate(audio, sample_rate, tier, progress=None) -> {stem: array}
+
+whose stems keep the input's sample rate, length and channel count, and whose
+progress callback, when given, is called with a number from 0 to 100.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+TIER_STEMS: dict[str, tuple[str, ...]] = {
+    "basic": ("vocals", "instrumental"),
+    "pro": ("vocals", "drums", "bass", "other"),
+    "studio": ("vocals", "drums", "bass", "guitar", "piano", "other"),
+    "vocal_remover": ("instrumental", "vocals"),
+}
+TIERS: tuple[str, ...] = tuple(TIER_STEMS)
+
+Progress = Callable[[float], None]
+
+
+class SeparationError(Exception):
+    """An engine could not separate this input; the message is shown to the user."""
+
+
+class AudioError(SeparationError):
+    """The input is not decodable audio (not audio, empty, truncated, unsupported)."""
+
+
+class EngineUnavailable(SeparationError):
+    """The engine cannot run here: a missing package, model folder or checkpoint."""
+
+
+class Engine(Protocol):
+    name: str
+
+    def separate(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        tier: str,
+        progress: Progress | None = None,
+    ) -> dict[str, np.ndarray]: ...
+
+
+def get_engine(name: str, **options: object) -> Engine:
+    """Return the engine called `name`, built with engine-specific `options`."""
+    if name == "dsp":
+        from .dsp import DspEngine
+
+        return DspEngine(**options)
+    if name == "demucs":
+        from .demucs_engine import DemucsEngine
+
+        return DemucsEngine(**options)
+    raise EngineUnavailable(f"Unknown engine {name!r}; choose 'dsp' or 'demucs'.")

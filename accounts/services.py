@@ -1,0 +1,117 @@
+"""Writes for users, API keys and credits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .keys import key_digest, key_generate, key_mask
+from .models import ApiKey, CreditEntry, User
+
+ROLL_GRACE = {
+    "now": timedelta(0),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+
+
+class InsufficientCredits(Exception):
+    def __init__(self, *, needed: int, balance: int) -> None:
+        super().__init__(
+            f"This job costs {needed} credits and your balance is {balance}. "
+            "Add credits, or use a test key (sk_test_…), which costs nothing."
+        )
+        self.needed = needed
+        self.balance = balance
+
+
+@transaction.atomic
+def user_create(*, email: str, password: str | None = None) -> User:
+    """A new account with its free credit allowance and a first test key."""
+    user = User.objects.create_user(email=email, password=password)
+    if settings.BTRO_FREE_CREDITS:
+        credit_grant(user=user, amount=settings.BTRO_FREE_CREDITS, note="Free allowance")
+    api_key_create(user=user, mode="test", name="Default test key")
+    return user
+
+
+def user_get_or_create(*, email: str) -> User:
+    user = User.objects.filter(email__iexact=email).first()
+    return user or user_create(email=email)
+
+
+def api_key_create(*, user: User, mode: str, name: str = "") -> tuple[ApiKey, str]:
+    """Create a key; the secret is returned here once and never stored."""
+    secret = key_generate(mode)
+    key = ApiKey.objects.create(
+        user=user, mode=mode, name=name, digest=key_digest(secret), mask=key_mask(secret)
+    )
+    return key, secret
+
+
+@transaction.atomic
+def api_key_roll(*, key: ApiKey, expire_in: str = "now") -> tuple[ApiKey, str]:
+    """A new secret for the same name and mode; the old one works until `expire_in`."""
+    if expire_in not in ROLL_GRACE:
+        raise ValueError(f"expire_in must be one of {', '.join(ROLL_GRACE)}")
+    key = ApiKey.objects.select_for_update().get(pk=key.pk)
+    new_key, secret = api_key_create(user=key.user, mode=key.mode, name=key.name)
+    expires_at = timezone.now() + ROLL_GRACE[expire_in]
+    if key.expires_at is None or expires_at < key.expires_at:
+        key.expires_at = expires_at
+        key.save(update_fields=["expires_at"])
+    return new_key, secret
+
+
+def api_key_revoke(*, key: ApiKey) -> None:
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_key_touch(*, key: ApiKey) -> None:
+    """Record use, writing at most once a minute per key."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+def credit_grant(*, user: User, amount: int, note: str = "") -> CreditEntry:
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    return CreditEntry.objects.create(user=user, kind="grant", amount=amount, note=note)
+
+
+@transaction.atomic
+def credit_charge(*, user: User, amount: int, job_id: str) -> CreditEntry:
+    """Charge a job, or raise InsufficientCredits; concurrent charges are serialised per user."""
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    from .selectors import credit_balance
+
+    balance = credit_balance(user=user)
+    if amount > balance:
+        raise InsufficientCredits(needed=amount, balance=balance)
+    return CreditEntry.objects.create(
+        user=user, kind="cost", amount=-amount, job_id=job_id, note=f"Job {job_id}"
+    )
+
+
+def credit_refund(*, job_id: str) -> CreditEntry | None:
+    """Give back what a job cost; a second refund of the same job does nothing."""
+    cost = CreditEntry.objects.filter(job_id=job_id, kind="cost").first()
+    if cost is None:
+        return None
+    try:
+        with transaction.atomic():
+            return CreditEntry.objects.create(
+                user_id=cost.user_id,
+                kind="refund",
+                amount=-cost.amount,
+                job_id=job_id,
+                note=f"Refund for failed job {job_id}",
+            )
+    except IntegrityError:
+        return None

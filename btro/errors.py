@@ -1,0 +1,157 @@
+"""The one error shape: {"error": {"type", "message", "param"?, "request_id"}}.
+
+Services raise ApiError subclasses (or DRF's exceptions); this module turns them, and
+Django's own 400/403/404/500 pages, into the envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, JsonResponse
+from django.template.response import TemplateResponse
+from rest_framework import exceptions
+
+logger = logging.getLogger(__name__)
+TOO_LARGE = "The request body is larger than this server accepts."
+
+
+class ApiError(Exception):
+    status = 400
+    type = "invalid_request_error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidParameter(ApiError):
+    status = 400
+    type = "invalid_parameter"
+
+
+class NotFound(ApiError):
+    status = 404
+    type = "invalid_request_error"
+
+
+class Gone(ApiError):
+    status = 410
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    type = "invalid_request_error"
+
+
+class PaymentRequired(ApiError):
+    status = 402
+    type = "insufficient_credits"
+
+
+class Conflict(ApiError):
+    status = 409
+    type = "idempotency_error"
+
+
+def error_response(
+    request: HttpRequest | None,
+    status: int,
+    type: str,
+    message: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
+    body: dict[str, object] = {"type": type, "message": message}
+    if param:
+        body["param"] = param
+    body["request_id"] = getattr(request, "request_id", None)
+    return JsonResponse({"error": body}, status=status, headers=headers)
+
+
+def _first_message(detail: object) -> tuple[str, str | None]:
+    """Flatten DRF's validation detail into one message and the field it is about."""
+    if isinstance(detail, dict):
+        field, value = next(iter(detail.items()))
+        message, _ = _first_message(value)
+        return message, None if field == "non_field_errors" else str(field)
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail), None
+
+
+def exception_handler(exc: Exception, context: dict) -> JsonResponse:
+    request = context.get("request")
+    if isinstance(exc, ApiError):
+        return error_response(request, exc.status, exc.type, exc.message, exc.param)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(request, 413, "invalid_request_error", TOO_LARGE)
+    if isinstance(exc, exceptions.Throttled):
+        wait = max(1, math.ceil(exc.wait or 1))
+        return error_response(
+            request,
+            429,
+            "rate_limit_exceeded",
+            f"Too many requests. Try again in {wait} s; poll a job every 2 to 5 seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        return error_response(
+            request,
+            401,
+            "authentication_error",
+            str(exc.detail),
+            headers={"WWW-Authenticate": 'Bearer realm="api"'},
+        )
+    if isinstance(exc, (Http404, exceptions.NotFound)):
+        return error_response(request, 404, "invalid_request_error", "No such resource.")
+    if isinstance(exc, (exceptions.ValidationError, exceptions.ParseError)):
+        message, param = _first_message(exc.detail)
+        return error_response(request, 400, "invalid_parameter", message, param)
+    if isinstance(exc, exceptions.APIException):
+        message, _ = _first_message(exc.detail)
+        return error_response(request, exc.status_code, "invalid_request_error", message)
+    if isinstance(exc, PermissionDenied):
+        return error_response(request, 403, "invalid_request_error", "Permission denied.")
+    logger.exception("Unhandled error", exc_info=exc)
+    return error_response(request, 500, "api_error", "Something went wrong on our end.")
+
+
+def _wants_html(request: HttpRequest) -> bool:
+    return not request.path.startswith("/v1/") and "text/html" in request.headers.get("Accept", "")
+
+
+def _page_or_envelope(request: HttpRequest, status: int, type: str, message: str):
+    if _wants_html(request):
+        return TemplateResponse(
+            request, "error.html", {"status": status, "message": message}, status=status
+        ).render()
+    return error_response(request, status, type, message)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None, **kwargs):
+    if isinstance(exception, RequestDataTooBig):
+        return _page_or_envelope(request, 413, "invalid_request_error", TOO_LARGE)
+    return _page_or_envelope(request, 400, "invalid_request_error", "Bad request.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None, **kwargs):
+    return _page_or_envelope(request, 403, "invalid_request_error", "Permission denied.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None, **kwargs):
+    return _page_or_envelope(request, 404, "invalid_request_error", "No such resource.")
+
+
+def server_error(request: HttpRequest, **kwargs):
+    return _page_or_envelope(request, 500, "api_error", "Something went wrong on our end.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "", **kwargs):
+    return _page_or_envelope(
+        request, 403, "invalid_request_error", "Your form expired. Reload the page and retry."
+    )

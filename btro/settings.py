@@ -1,0 +1,228 @@
+"""Settings: the environment is read here and nowhere else.
+
+With no variable set, BTRO runs embedded: SQLite, local files, an in-process worker, the
+dsp engine. DATABASE_URL, BROKER_URL, CACHE_URL and AWS_STORAGE_BUCKET_NAME turn the same
+code into a web tier plus worker machines.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+VAR_DIR = Path(env("BTRO_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-change-me-in-production-0123456789")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env("SITE_URL", default="")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_dramatiq",
+    "accounts",
+    "jobs",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "btro.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "btro.urls"
+WSGI_APPLICATION = "btro.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded worker writes from another thread: wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://btro")}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "dashboard:login"
+
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BTRO <noreply@localhost>")
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+
+# Storage: local files by default, an S3-compatible bucket when one is named.
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
+    AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default=None)
+    AWS_DEFAULT_ACL = None
+    AWS_QUERYSTRING_AUTH = True
+    _media_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+else:
+    _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+STORAGES = {
+    "default": _media_storage,
+    "staticfiles": {
+        "BACKEND": env(
+            "STATICFILES_STORAGE",
+            default="whitenoise.storage.CompressedManifestStaticFilesStorage",
+        )
+    },
+}
+
+# Uploads stream to disk past 2.5 MB; the size limit is checked as bytes arrive.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+BTRO_MAX_UPLOAD_BYTES = env.int("BTRO_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+BTRO_MAX_DURATION_SECONDS = env.float("BTRO_MAX_DURATION_SECONDS", default=20 * 60)
+
+# Jobs
+BTRO_RESULT_TTL_SECONDS = env.int("BTRO_RESULT_TTL_SECONDS", default=3600)
+BTRO_TEST_JOB_DELAY_SECONDS = env.float("BTRO_TEST_JOB_DELAY_SECONDS", default=2.0)
+BTRO_JOB_TIME_LIMIT_SECONDS = env.int("BTRO_JOB_TIME_LIMIT_SECONDS", default=30 * 60)
+BTRO_JOB_MAX_ATTEMPTS = env.int("BTRO_JOB_MAX_ATTEMPTS", default=3)
+BTRO_STALE_JOB_SECONDS = env.int("BTRO_STALE_JOB_SECONDS", default=120)
+BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=30)
+
+# Engines: one default, optionally one per tier (e.g. BTRO_ENGINE_BY_TIER=basic=dsp,pro=demucs)
+BTRO_ENGINE = env("BTRO_ENGINE", default="dsp")
+BTRO_ENGINE_BY_TIER = env.dict("BTRO_ENGINE_BY_TIER", default={})
+BTRO_MODEL_DIR = env("BTRO_MODEL_DIR", default=str(VAR_DIR / "models"))
+BTRO_DEMUCS = {
+    "device": env("BTRO_DEMUCS_DEVICE", default=""),
+    "threads": env.int("BTRO_DEMUCS_THREADS", default=0),
+    "segment": env.float("BTRO_DEMUCS_SEGMENT", default=0.0) or None,
+    "overlap": env.float("BTRO_DEMUCS_OVERLAP", default=0.25),
+    "shifts": env.int("BTRO_DEMUCS_SHIFTS", default=0),
+    "models": env.dict("BTRO_DEMUCS_MODELS", default={}),
+}
+
+# Credits: cost per started minute of audio, by tier; a new account's free allowance.
+BTRO_CREDITS_PER_MINUTE = env.dict(
+    "BTRO_CREDITS_PER_MINUTE",
+    cast={"value": int},
+    default={"basic": 1, "vocal_remover": 1, "pro": 2, "studio": 3},
+)
+BTRO_FREE_CREDITS = env.int("BTRO_FREE_CREDITS", default=100)
+
+# Rate limits, in django-ratelimit's "N/period" form, keyed on the API key.
+BTRO_RATE_POLL = env("BTRO_RATE_POLL", default="3/6s")
+BTRO_RATE_READ = env("BTRO_RATE_READ", default="600/m")
+BTRO_RATE_CREATE = env("BTRO_RATE_CREATE", default="60/m")
+RATELIMIT_USE_CACHE = "default"
+
+# Broker: embedded (in-process worker) unless BROKER_URL names Redis or RabbitMQ.
+BROKER_URL = env("BROKER_URL", default="")
+if BROKER_URL.startswith(("redis://", "rediss://")):
+    _broker = "dramatiq.brokers.redis.RedisBroker"
+elif BROKER_URL.startswith(("amqp://", "amqps://")):
+    _broker = "dramatiq.brokers.rabbitmq.RabbitmqBroker"
+else:
+    _broker = "dramatiq.brokers.stub.StubBroker"
+BTRO_EMBEDDED_WORKER = not BROKER_URL
+BTRO_WORKER_THREADS = env.int("BTRO_WORKER_THREADS", default=1)
+DRAMATIQ_BROKER = {
+    "BROKER": _broker,
+    "OPTIONS": {"url": BROKER_URL} if BROKER_URL else {},
+    "MIDDLEWARE": [
+        "dramatiq.middleware.AgeLimit",
+        "dramatiq.middleware.TimeLimit",
+        "dramatiq.middleware.Callbacks",
+        "dramatiq.middleware.Retries",
+        "dramatiq.middleware.ShutdownNotifications",
+        "django_dramatiq.middleware.DbConnectionsMiddleware",
+    ],
+}
+DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.JSONParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "btro.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BTRO API",
+    "DESCRIPTION": "Audio source separation: post a song, poll the job, download its stems.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}
+
+if not DEBUG and env.bool("BTRO_SECURE", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+CSRF_FAILURE_VIEW = "btro.errors.csrf_failure"

@@ -1,0 +1,70 @@
+"""/v1/jobs: parse the input, call a service, serialize the answer."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from . import selectors, services
+from .serializers import (
+    JobCreateSerializer,
+    JobListQuerySerializer,
+    JobListSerializer,
+    JobSerializer,
+)
+from .throttles import CreateThrottle, PollThrottle, ReadThrottle
+from .uploads import limit_upload_size
+
+
+class JobViewSet(viewsets.ViewSet):
+    lookup_value_regex = "[^/]+"
+    throttles_by_action = {
+        "list": [ReadThrottle],
+        "retrieve": [ReadThrottle, PollThrottle],
+        "create": [CreateThrottle],
+    }
+
+    def get_throttles(self):
+        return [throttle() for throttle in self.throttles_by_action.get(self.action, [])]
+
+    @extend_schema(
+        parameters=[JobListQuerySerializer],
+        responses=JobListSerializer,
+        summary="List jobs",
+    )
+    def list(self, request: Request) -> Response:
+        query = JobListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        jobs, has_more = selectors.job_list(
+            user=request.user, livemode=request.auth.livemode, **query.validated_data
+        )
+        data = JobSerializer(jobs, many=True, context={"request": request}).data
+        return Response({"object": "list", "data": data, "has_more": has_more, "url": "/v1/jobs"})
+
+    @extend_schema(
+        request={"multipart/form-data": JobCreateSerializer},
+        responses={201: JobSerializer},
+        summary="Create a job",
+    )
+    def create(self, request: Request) -> Response:
+        limit_upload_size(request._request)
+        job = services.job_create(
+            api_key=request.auth,
+            upload=request.FILES.get("file"),
+            tier=request.data.get("tier"),
+            type=request.data.get("type") or "splitter",
+            format=request.data.get("format"),
+        )
+        body = JobSerializer(job, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH)],
+        responses=JobSerializer,
+        summary="Retrieve a job",
+    )
+    def retrieve(self, request: Request, pk: str) -> Response:
+        job = selectors.job_get(user=request.user, livemode=request.auth.livemode, job_id=pk)
+        return Response(JobSerializer(job, context={"request": request}).data)

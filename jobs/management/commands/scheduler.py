@@ -1,0 +1,23 @@
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from jobs.tasks import sweep
+
+
+class Command(BaseCommand):
+    help = (
+        "Send the recovery/expiry sweep to the workers every BTRO_SWEEP_INTERVAL_SECONDS. "
+        "Run one per deployment (more are harmless: the sweep is idempotent)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="Send one sweep and exit.")
+
+    def handle(self, *args, once: bool, **options):
+        while True:
+            sweep.send()
+            if once:
+                return
+            time.sleep(settings.BTRO_SWEEP_INTERVAL_SECONDS)

@@ -1,0 +1,54 @@
+import logging
+import threading
+
+import dramatiq
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from dramatiq import Worker
+
+from jobs.services import job_sweep
+
+logger = logging.getLogger(__name__)
+
+
+def sweep_forever(interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        try:
+            job_sweep()
+        except Exception:
+            logger.exception("sweep failed; trying again in %s s", interval)
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the platform. With no BROKER_URL, a worker and the recovery/expiry sweep run "
+        "inside this process (the embedded default)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+
+    def handle(self, *args, addrport: str, **options):
+        stop = threading.Event()
+        worker = None
+        if settings.BTRO_EMBEDDED_WORKER:
+            # Messages of the in-memory broker died with the last process: requeue now.
+            counts = job_sweep(stale_seconds=0)
+            if counts["requeued"]:
+                self.stderr.write(f"Requeued {counts['requeued']} unfinished job(s).")
+            worker = Worker(
+                dramatiq.get_broker(), queues={"jobs"}, worker_threads=settings.BTRO_WORKER_THREADS
+            )
+            worker.start()
+            interval = settings.BTRO_SWEEP_INTERVAL_SECONDS
+            threading.Thread(
+                target=sweep_forever, args=(interval, stop), daemon=True, name="sweep"
+            ).start()
+            self.stderr.write("Embedded worker started (set BROKER_URL to run workers apart).")
+        try:
+            call_command("runserver", addrport, use_reloader=False)
+        finally:
+            stop.set()
+            if worker is not None:
+                worker.stop()

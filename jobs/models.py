@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Job(models.Model):
+    """One separation job. Test jobs are stored finished, with `completed_at` 2 s ahead;
+    the API shows them queued until then (see selectors.job_view)."""
+
+    QUEUED, SUCCEEDED, FAILED = "queued", "succeeded", "failed"
+    STATUSES = [(QUEUED, "Queued"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed")]
+
+    id = models.CharField(primary_key=True, max_length=40)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
+    )
+    livemode = models.BooleanField()
+    type = models.CharField(max_length=20, default="splitter")
+    tier = models.CharField(max_length=20)
+    filename = models.CharField(max_length=255)
+    format = models.CharField(max_length=4, default="wav")
+    status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    created = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    error_type = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True)
+
+    input_name = models.CharField(max_length=255, blank=True)  # the upload, in storage
+    input_bytes = models.BigIntegerField(default=0)
+    duration = models.FloatField(default=0)  # seconds of audio in the upload
+    cost = models.IntegerField(default=0)
+    download_token = models.CharField(max_length=64)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=32, blank=True)  # the worker run that owns the job
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["user", "livemode", "-created"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["expires_at", "purged_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.id

@@ -1,0 +1,93 @@
+"""Reads for jobs: lookups scoped to the caller, the list cursor, and what a job shows now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from btro.errors import Gone, InvalidParameter, NotFound
+
+from .models import Job
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as the API shows it at one instant (test jobs finish 2 s after creation)."""
+
+    job: Job
+    status: str
+    progress: int
+    completed_at: datetime | None
+    expires_at: datetime | None
+    result: dict | None
+    error: dict | None
+
+
+def job_view(*, job: Job, now: datetime | None = None) -> JobView:
+    now = now or timezone.now()
+    if job.completed_at is None or now < job.completed_at:
+        progress = job.progress if job.livemode else 0
+        return JobView(job, Job.QUEUED, progress, None, None, None, None)
+    error = {"type": job.error_type, "message": job.error_message} if job.error_type else None
+    result = job.result if job.status == Job.SUCCEEDED else None
+    return JobView(job, job.status, 100, job.completed_at, job.expires_at, result, error)
+
+
+def job_is_expired(*, job: Job, now: datetime | None = None) -> bool:
+    return job.expires_at is not None and (now or timezone.now()) >= job.expires_at
+
+
+def _owned(*, user: User, livemode: bool):
+    return Job.objects.filter(user=user, livemode=livemode)
+
+
+def job_get(*, user: User, livemode: bool, job_id: str) -> Job:
+    """The caller's job; another account's or mode's is indistinguishable from none."""
+    job = _owned(user=user, livemode=livemode).filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"No such job: '{job_id}'", param="id")
+    if job_is_expired(job=job):
+        raise Gone(
+            f"Job '{job_id}' has expired: results are kept for 1 hour after completion.",
+            param="id",
+        )
+    return job
+
+
+def job_list(
+    *,
+    user: User,
+    livemode: bool,
+    limit: int = 10,
+    starting_after: str | None = None,
+    ending_before: str | None = None,
+) -> tuple[list[Job], bool]:
+    """Newest first, Stripe-style cursors; expired jobs are gone from the list too."""
+    now = timezone.now()
+    jobs = _owned(user=user, livemode=livemode).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+    cursor_id = starting_after or ending_before
+    if cursor_id:
+        cursor = jobs.filter(pk=cursor_id).first()
+        if cursor is None:
+            param = "starting_after" if starting_after else "ending_before"
+            raise InvalidParameter(f"No such job: '{cursor_id}'", param=param)
+        if starting_after:
+            jobs = jobs.filter(
+                Q(created__lt=cursor.created) | Q(created=cursor.created, pk__lt=cursor.pk)
+            )
+        else:
+            jobs = jobs.filter(
+                Q(created__gt=cursor.created) | Q(created=cursor.created, pk__gt=cursor.pk)
+            ).order_by("created", "id")
+    page = list(jobs[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    if ending_before:
+        page.reverse()
+    return page, has_more

@@ -1,0 +1,151 @@
+"""Run separation in a long-lived child process.
+
+A decoder that hangs, an engine that runs past its time, or a native crash ends the child,
+never the worker that asked. The child keeps its engines (and their models) between tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import SeparationError, get_engine
+
+logger = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 5.0
+
+
+class TimedOut(SeparationError):
+    """The task ran past its time limit; the child was killed."""
+
+
+class ChildCrashed(SeparationError):
+    """The child process died in the middle of a task."""
+
+
+@dataclass(frozen=True)
+class Task:
+    input_path: str
+    tier: str
+    engine: str
+    out_dir: str
+    format: str = "wav"
+    engine_options: dict = field(default_factory=dict)
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    engine: str
+    sample_rate: int
+    stems: dict[str, dict]  # stem -> {"path", "bytes", "duration"}
+
+
+def run_task(task: Task, progress: Callable[[float], None], engines: dict | None = None) -> Outcome:
+    """Decode, separate and encode, in this process."""
+    from .audio import decode, encode
+
+    engines = {} if engines is None else engines
+    audio, sample_rate = decode(task.input_path, max_seconds=task.max_seconds)
+    progress(2)
+    key = (task.engine, tuple(sorted((k, repr(v)) for k, v in task.engine_options.items())))
+    if key not in engines:
+        engines[key] = get_engine(task.engine, **task.engine_options)
+    engine = engines[key]
+    stems = engine.separate(audio, sample_rate, task.tier, progress=lambda p: progress(2 + p * 0.9))
+    out = {}
+    for name, stem in stems.items():
+        path = Path(task.out_dir) / f"{name}.{task.format}"
+        encode(stem, sample_rate, path, task.format)
+        out[name] = {
+            "path": str(path),
+            "bytes": path.stat().st_size,
+            "duration": round(len(stem) / sample_rate, 3),
+        }
+    progress(99)
+    return Outcome(engine=engine.name, sample_rate=sample_rate, stems=out)
+
+
+def _child_main(conn) -> None:
+    engines: dict = {}
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            outcome = run_task(task, lambda p: conn.send(("progress", float(p))), engines)
+            conn.send(("done", outcome))
+        except SeparationError as exc:
+            conn.send(("error", exc))
+        except Exception as exc:  # an engine bug must reach the job as a message, not kill us
+            traceback.print_exc()
+            conn.send(("error", SeparationError(f"The engine failed: {type(exc).__name__}: {exc}")))
+
+
+class SeparationProcess:
+    """One child process, started on first use and again after a crash or a time-out."""
+
+    def __init__(self) -> None:
+        self._process = None
+        self._conn = None
+
+    def _ensure_started(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        ctx = mp.get_context("spawn")  # a fork of a threaded worker can deadlock
+        parent, child = ctx.Pipe()
+        self._process = ctx.Process(target=_child_main, args=(child,), daemon=True)
+        self._process.start()
+        child.close()
+        self._conn = parent
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.join(5)
+        self._process = self._conn = None
+
+    def run(
+        self,
+        task: Task,
+        *,
+        timeout: float,
+        on_progress: Callable[[float | None], None] = lambda p: None,
+    ) -> Outcome:
+        """Run `task` in the child; `on_progress(None)` is a heartbeat while nothing is said."""
+        self._ensure_started()
+        self._conn.send(task)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.stop()
+                raise TimedOut(f"Separation took longer than the {timeout:.0f} s limit.")
+            try:
+                ready = self._conn.poll(min(remaining, HEARTBEAT_SECONDS))
+                message = self._conn.recv() if ready else None
+            except (EOFError, OSError):
+                message = ("crashed",)
+            if message is None:
+                if not self._process.is_alive():
+                    message = ("crashed",)
+                else:
+                    on_progress(None)
+                    continue
+            kind = message[0]
+            if kind == "progress":
+                on_progress(message[1])
+            elif kind == "done":
+                return message[1]
+            elif kind == "error":
+                raise message[1]
+            else:
+                code = self._process.exitcode if self._process else None
+                self.stop()
+                raise ChildCrashed(f"The separation process died (exit code {code}).")

@@ -1,0 +1,113 @@
+"""The Job object as the API shows it, and the inputs of the /v1/jobs actions."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from .models import Job
+from .selectors import JobView, job_view
+from .separation import TIERS
+from .separation.audio import FORMATS
+
+
+def _timestamp(value) -> int | None:
+    return int(value.timestamp()) if value else None
+
+
+def stem_url(request, job: Job, stem: str, fmt: str) -> str:
+    path = reverse("jobs:download", args=[job.id, job.download_token, f"{stem}.{fmt}"])
+    return request.build_absolute_uri(path) if request else path
+
+
+class StemSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    bytes = serializers.IntegerField()
+    duration = serializers.FloatField()
+
+
+class ResultSerializer(serializers.Serializer):
+    engine = serializers.CharField()
+    format = serializers.ChoiceField(choices=FORMATS)
+    sample_rate = serializers.IntegerField()
+    stems = serializers.DictField(child=StemSerializer())
+
+
+class ErrorSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    message = serializers.CharField()
+
+
+class JobSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="job")
+    livemode = serializers.BooleanField()
+    type = serializers.CharField()
+    status = serializers.ChoiceField(choices=[s for s, _ in Job.STATUSES])
+    tier = serializers.ChoiceField(choices=TIERS)
+    filename = serializers.CharField()
+    created = serializers.IntegerField()
+    completed_at = serializers.IntegerField(allow_null=True)
+    expires_at = serializers.IntegerField(allow_null=True)
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    error = ErrorSerializer(allow_null=True)
+    result = ResultSerializer(allow_null=True)
+
+    def to_representation(self, instance: Job | JobView) -> dict:
+        view = instance if isinstance(instance, JobView) else job_view(job=instance)
+        job = view.job
+        result = None
+        if view.result is not None:
+            request = self.context.get("request")
+            fmt = view.result["format"]
+            result = {
+                **view.result,
+                "stems": {
+                    stem: {"url": stem_url(request, job, stem, fmt), **info}
+                    for stem, info in view.result["stems"].items()
+                },
+            }
+        return {
+            "id": job.id,
+            "object": "job",
+            "livemode": job.livemode,
+            "type": job.type,
+            "status": view.status,
+            "tier": job.tier,
+            "filename": job.filename,
+            "created": _timestamp(job.created),
+            "completed_at": _timestamp(view.completed_at),
+            "expires_at": _timestamp(view.expires_at),
+            "progress": view.progress,
+            "error": view.error,
+            "result": result,
+        }
+
+
+class JobListSerializer(serializers.Serializer):
+    object = serializers.CharField(default="list")
+    data = JobSerializer(many=True)
+    has_more = serializers.BooleanField()
+    url = serializers.CharField()
+
+
+class JobCreateSerializer(serializers.Serializer):
+    """Documents the multipart form; validation happens in services.job_create."""
+
+    file = serializers.FileField(help_text="The audio file: WAV, FLAC, MP3, OGG or M4A.")
+    tier = serializers.ChoiceField(choices=TIERS)
+    type = serializers.ChoiceField(choices=["splitter"], required=False, default="splitter")
+    format = serializers.ChoiceField(choices=FORMATS, required=False, default="wav")
+
+
+class JobListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=10)
+    starting_after = serializers.CharField(required=False)
+    ending_before = serializers.CharField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("starting_after") and attrs.get("ending_before"):
+            raise serializers.ValidationError(
+                {"ending_before": "Use starting_after or ending_before, not both."}
+            )
+        return attrs

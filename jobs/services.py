@@ -1,0 +1,352 @@
+"""Writes for jobs: creating them, the worker's side of a run, recovery and expiry."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import ApiKey
+from accounts.services import InsufficientCredits, credit_charge, credit_refund
+from btro.errors import InvalidParameter, PayloadTooLarge, PaymentRequired
+
+from .engines import engine_name_for, engine_options
+from .ids import job_id_new, random_token
+from .models import Job
+from .samples import test_result
+from .separation import TIER_STEMS, TIERS, AudioError, SeparationError
+from .separation.audio import FORMATS, AudioInfo, probe
+from .separation.runner import ChildCrashed, SeparationProcess, Task, TimedOut
+
+logger = logging.getLogger(__name__)
+JOB_TYPES = ("splitter",)
+
+
+def _enqueue(job_id: str) -> None:
+    from .tasks import run_job
+
+    run_job.send(job_id)
+
+
+def job_cost(*, tier: str, duration: float) -> int:
+    """Credits for a live job: the tier's price per started minute of audio."""
+    return settings.BTRO_CREDITS_PER_MINUTE[tier] * max(1, math.ceil(duration / 60))
+
+
+def _validate(*, upload: UploadedFile | None, tier: str | None, type: str | None, format: str):
+    if type not in JOB_TYPES:
+        raise InvalidParameter(
+            f"Invalid type '{type}'. The only supported type is 'splitter'.", param="type"
+        )
+    if not tier:
+        raise InvalidParameter(
+            f"Missing required parameter 'tier'. Choose one of: {', '.join(TIERS)}.", param="tier"
+        )
+    if tier not in TIER_STEMS:
+        raise InvalidParameter(
+            f"Invalid tier '{tier}'. Choose one of: {', '.join(TIERS)}.", param="tier"
+        )
+    if format not in FORMATS:
+        raise InvalidParameter(
+            f"Invalid format '{format}'. Choose one of: {', '.join(FORMATS)}.", param="format"
+        )
+    if upload is None:
+        raise InvalidParameter(
+            "Missing required parameter 'file': send the audio as multipart/form-data.",
+            param="file",
+        )
+    if upload.size > settings.BTRO_MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(upload_too_large_message(), param="file")
+
+
+def upload_too_large_message() -> str:
+    return f"The file is larger than the {settings.BTRO_MAX_UPLOAD_BYTES // 2**20} MB limit."
+
+
+@contextmanager
+def _local_copy(upload: UploadedFile) -> Iterator[str]:
+    """A path to the upload on disk (small uploads live in memory)."""
+    if hasattr(upload, "temporary_file_path"):
+        yield upload.temporary_file_path()
+        return
+    with tempfile.NamedTemporaryFile(suffix=Path(upload.name or "").suffix) as tmp:
+        for chunk in upload.chunks():
+            tmp.write(chunk)
+        tmp.flush()
+        yield tmp.name
+
+
+def _probe_upload(upload: UploadedFile) -> AudioInfo:
+    try:
+        with _local_copy(upload) as path:
+            info = probe(path)
+    except AudioError as err:
+        raise InvalidParameter(str(err), param="file") from None
+    finally:
+        upload.seek(0)
+    limit = settings.BTRO_MAX_DURATION_SECONDS
+    if info.duration > limit:
+        raise InvalidParameter(
+            f"The audio lasts {info.duration / 60:.1f} minutes; the limit is {limit / 60:g}.",
+            param="file",
+        )
+    return info
+
+
+def _clean_filename(name: str | None) -> str:
+    name = os.path.basename((name or "").replace("\\", "/")).replace("\x00", "")
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[-200:] or "upload"
+
+
+def job_create(
+    *,
+    api_key: ApiKey,
+    upload: UploadedFile | None,
+    tier: str | None,
+    type: str | None = "splitter",
+    format: str | None = None,
+) -> Job:
+    """Validate, then create a job: finished-in-2-s for test keys, queued work for live ones."""
+    format = format or "wav"
+    _validate(upload=upload, tier=tier, type=type, format=format)
+    info = _probe_upload(upload)
+    now = timezone.now()
+    job = Job(
+        id=job_id_new(livemode=api_key.livemode),
+        user=api_key.user,
+        livemode=api_key.livemode,
+        type=type,
+        tier=tier,
+        filename=_clean_filename(upload.name),
+        format=format,
+        created=now,
+        input_bytes=upload.size,
+        duration=info.duration,
+        download_token=random_token(32),
+    )
+    if not job.livemode:
+        # Test mode: no engine, no credits, no queue; the fixed result is shown from +2 s.
+        job.status = Job.SUCCEEDED
+        job.progress = 100
+        job.completed_at = now + timedelta(seconds=settings.BTRO_TEST_JOB_DELAY_SECONDS)
+        job.expires_at = job.completed_at + timedelta(seconds=settings.BTRO_RESULT_TTL_SECONDS)
+        job.result = test_result(tier)
+        job.save()
+        return job
+
+    job.cost = job_cost(tier=tier, duration=info.duration)
+    job.input_name = default_storage.save(
+        f"uploads/{job.id}/input{Path(job.filename).suffix.lower()[:8]}", upload
+    )
+    try:
+        with transaction.atomic():
+            credit_charge(user=job.user, amount=job.cost, job_id=job.id)
+            job.enqueued_at = now
+            job.save()
+            transaction.on_commit(lambda: _enqueue(job.id))
+    except InsufficientCredits as err:
+        default_storage.delete(job.input_name)
+        raise PaymentRequired(str(err)) from None
+    except Exception:
+        default_storage.delete(job.input_name)
+        raise
+    return job
+
+
+# The worker's side -------------------------------------------------------------------
+
+
+def job_claim(*, job_id: str) -> Job | None:
+    """Take the job for this run; a second delivery, or a finished job, gets None."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.BTRO_STALE_JOB_SECONDS)
+    claim = secrets.token_hex(16)
+    taken = (
+        Job.objects.filter(pk=job_id, status=Job.QUEUED, livemode=True)
+        .filter(Q(claim="") | Q(heartbeat_at__lt=stale))
+        .update(claim=claim, heartbeat_at=now, attempts=F("attempts") + 1)
+    )
+    return Job.objects.get(pk=job_id) if taken else None
+
+
+def _owned(job: Job):
+    return Job.objects.filter(pk=job.pk, status=Job.QUEUED, claim=job.claim)
+
+
+def job_heartbeat(*, job: Job, progress: float | None) -> None:
+    fields: dict = {"heartbeat_at": timezone.now()}
+    if progress is not None:
+        fields["progress"] = max(0, min(99, int(progress)))
+    _owned(job).update(**fields)
+
+
+def _finish(job: Job, **fields) -> bool:
+    now = timezone.now()
+    return bool(
+        _owned(job).update(
+            completed_at=now,
+            expires_at=now + timedelta(seconds=settings.BTRO_RESULT_TTL_SECONDS),
+            claim="",
+            **fields,
+        )
+    )
+
+
+def job_fail(*, job: Job, error_type: str, message: str) -> bool:
+    """End the job failed and refund it; False if this run no longer owns it."""
+    with transaction.atomic():
+        done = _finish(job, status=Job.FAILED, error_type=error_type, error_message=message)
+        if done:
+            credit_refund(job_id=job.id)
+    return done
+
+
+def job_release(*, job: Job) -> None:
+    """Give the job back to the queue after a transient error."""
+    _owned(job).update(claim="", heartbeat_at=None)
+
+
+def result_name(job: Job, stem: str) -> str:
+    return f"results/{job.id}/{stem}.{job.format}"
+
+
+@contextmanager
+def _input_path(job: Job) -> Iterator[str]:
+    try:
+        yield default_storage.path(job.input_name)
+    except NotImplementedError:  # remote storage: work on a local copy
+        with tempfile.NamedTemporaryFile(suffix=Path(job.input_name).suffix) as tmp:
+            with default_storage.open(job.input_name, "rb") as src:
+                shutil.copyfileobj(src, tmp, 1 << 20)
+            tmp.flush()
+            yield tmp.name
+
+
+_process: SeparationProcess | None = None
+
+
+def _separation_process() -> SeparationProcess:
+    global _process
+    if _process is None:
+        _process = SeparationProcess()
+    return _process
+
+
+def job_run(*, job_id: str) -> None:
+    """Run one job to its end. Transient errors are raised for the broker to retry."""
+    job = job_claim(job_id=job_id)
+    if job is None:
+        return
+    engine = engine_name_for(job.tier)
+    last = {"progress": -1.0}
+
+    def on_progress(progress: float | None) -> None:
+        if progress is None or progress - last["progress"] >= 2:
+            if progress is not None:
+                last["progress"] = progress
+            job_heartbeat(job=job, progress=progress)
+
+    try:
+        with tempfile.TemporaryDirectory() as out_dir, _input_path(job) as input_path:
+            task = Task(
+                input_path=input_path,
+                tier=job.tier,
+                engine=engine,
+                out_dir=out_dir,
+                format=job.format,
+                engine_options=engine_options(engine),
+                max_seconds=settings.BTRO_MAX_DURATION_SECONDS,
+            )
+            outcome = _separation_process().run(
+                task, timeout=settings.BTRO_JOB_TIME_LIMIT_SECONDS, on_progress=on_progress
+            )
+            stems = {}
+            for stem, info in outcome.stems.items():
+                with open(info["path"], "rb") as fh:
+                    name = result_name(job, stem)
+                    default_storage.delete(name)  # a rerun overwrites, never renames
+                    default_storage.save(name, File(fh))
+                stems[stem] = {"bytes": info["bytes"], "duration": info["duration"]}
+        result = {
+            "engine": outcome.engine,
+            "format": job.format,
+            "sample_rate": outcome.sample_rate,
+            "stems": stems,
+        }
+        if not _finish(job, status=Job.SUCCEEDED, progress=100, result=result):
+            logger.warning("job %s: finished, but another run owns it now", job.id)
+    except AudioError as err:
+        job_fail(job=job, error_type="invalid_audio", message=str(err))
+    except TimedOut as err:
+        job_fail(job=job, error_type="timeout", message=str(err))
+    except ChildCrashed as err:
+        _retry_or_fail(job, "engine_crashed", str(err), err)
+    except SeparationError as err:
+        job_fail(job=job, error_type="engine_error", message=str(err))
+    except Exception as err:
+        _retry_or_fail(job, "api_error", "An internal error stopped the job.", err)
+
+
+def _retry_or_fail(job: Job, error_type: str, message: str, err: Exception) -> None:
+    if job.attempts >= settings.BTRO_JOB_MAX_ATTEMPTS:
+        job_fail(job=job, error_type=error_type, message=f"{message} (after {job.attempts} tries)")
+        return
+    job_release(job=job)
+    raise err
+
+
+# Recovery and expiry -------------------------------------------------------------------
+
+
+def job_sweep(*, stale_seconds: float | None = None) -> dict[str, int]:
+    """Requeue jobs whose worker died or whose message was lost; purge expired results.
+
+    A job is stale when it has not been heard of for `stale_seconds` (a setting by default).
+    """
+    now = timezone.now()
+    counts = {"requeued": 0, "failed": 0, "purged": 0}
+    if stale_seconds is None:
+        stale_seconds = settings.BTRO_STALE_JOB_SECONDS
+    stale = now - timedelta(seconds=stale_seconds)
+    dead = Job.objects.filter(livemode=True, status=Job.QUEUED).exclude(claim="")
+    for job in dead.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)):
+        if job.attempts >= settings.BTRO_JOB_MAX_ATTEMPTS:
+            message = f"The job stopped its worker {job.attempts} times and was given up."
+            counts["failed"] += job_fail(job=job, error_type="worker_lost", message=message)
+        elif Job.objects.filter(pk=job.pk, claim=job.claim).update(claim="", enqueued_at=now):
+            transaction.on_commit(lambda job_id=job.pk: _enqueue(job_id))
+            counts["requeued"] += 1
+    lost = Job.objects.filter(livemode=True, status=Job.QUEUED, claim="")
+    for job in lost.filter(Q(enqueued_at__lte=stale) | Q(enqueued_at__isnull=True)):
+        if Job.objects.filter(pk=job.pk, claim="").update(enqueued_at=now):
+            transaction.on_commit(lambda job_id=job.pk: _enqueue(job_id))
+            counts["requeued"] += 1
+    for job in Job.objects.filter(expires_at__lte=now, purged_at__isnull=True):
+        job_purge(job=job)
+        counts["purged"] += 1
+    return counts
+
+
+def job_purge(*, job: Job) -> None:
+    """Delete an expired job's stored input and stems."""
+    names = [job.input_name] if job.input_name else []
+    names += [result_name(job, stem) for stem in (job.result or {}).get("stems", {})]
+    for name in names:
+        default_storage.delete(name)
+    Job.objects.filter(pk=job.pk).update(purged_at=timezone.now())

@@ -1,0 +1,23 @@
+"""Dramatiq actors: thin, taking ids; the work is in services."""
+
+import dramatiq
+from django.conf import settings
+
+from . import services
+
+
+@dramatiq.actor(
+    queue_name="jobs",
+    max_retries=settings.BTRO_JOB_MAX_ATTEMPTS,
+    min_backoff=1_000,
+    max_backoff=30_000,
+    # Our own limit kills the separation child first; this one is the backstop.
+    time_limit=(settings.BTRO_JOB_TIME_LIMIT_SECONDS + 300) * 1000,
+)
+def run_job(job_id: str) -> None:
+    services.job_run(job_id=job_id)
+
+
+@dramatiq.actor(queue_name="maintenance", max_retries=0, time_limit=600_000)
+def sweep() -> None:
+    services.job_sweep()

@@ -1,0 +1,102 @@
+"""Stem downloads: plain URLs (an <audio> tag can play them) made unguessable by a token."""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from btro.errors import error_response
+
+from .models import Job
+from .samples import sample_path
+from .selectors import job_is_expired, job_view
+from .separation.audio import CONTENT_TYPES
+from .services import result_name
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CHUNK = 64 * 1024
+
+
+def _not_found(request: HttpRequest) -> HttpResponse:
+    return error_response(request, 404, "invalid_request_error", "No such file.")
+
+
+def _open(job: Job, stem: str):
+    if job.livemode:
+        return default_storage.open(result_name(job, stem), "rb")
+    return open(sample_path(stem), "rb")
+
+
+def _size(job: Job, stem: str) -> int:
+    if job.livemode:
+        return default_storage.size(result_name(job, stem))
+    return sample_path(stem).stat().st_size
+
+
+def _stream(fh, start: int, length: int):
+    with fh:
+        fh.seek(start)
+        while length > 0:
+            chunk = fh.read(min(_CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+
+@require_GET
+def download(request: HttpRequest, job_id: str, token: str, filename: str) -> HttpResponse:
+    stem, _, ext = filename.rpartition(".")
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or not hmac.compare_digest(job.download_token.encode(), token.encode()):
+        return _not_found(request)
+    if job_is_expired(job=job):
+        return error_response(
+            request, 410, "invalid_request_error", "This result has expired and was deleted."
+        )
+    result = job_view(job=job).result
+    if not result or stem not in result["stems"] or ext != result["format"]:
+        return _not_found(request)
+    size = _size(job, stem)
+    base = job.filename.rsplit(".", 1)[0] or "track"
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'attachment; filename="{_ascii(base)}-{stem}.{ext}"',
+        "Cache-Control": "private, max-age=3600",
+    }
+    content_type = CONTENT_TYPES.get(ext, "application/octet-stream")
+    match = _RANGE_RE.match(request.headers.get("Range", ""))
+    if not match or not any(match.groups()):
+        response = FileResponse(_open(job, stem), content_type=content_type, headers=headers)
+        response["Content-Length"] = str(size)
+        return response
+    first, last = match.groups()
+    if first:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    else:  # a suffix range: the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    if start >= size or start > end:
+        response = error_response(
+            request, 416, "invalid_request_error", "The requested range is not satisfiable."
+        )
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    length = end - start + 1
+    response = StreamingHttpResponse(
+        _stream(_open(job, stem), start, length), status=206, content_type=content_type
+    )
+    for name, value in headers.items():
+        response[name] = value
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Length"] = str(length)
+    return response
+
+
+def _ascii(name: str) -> str:
+    return "".join(
+        ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_" for ch in name
+    )

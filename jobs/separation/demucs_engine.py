@@ -1,0 +1,314 @@
+"""The `demucs` engine: Demucs 4 (Hybrid Transformer) models from a local checkpoint folder.
+
+The folder has Demucs's own repo layout: `<name>.yaml` bags listing model signatures and
+`<signature>-<sha256 prefix>.th` packages, as `python manage.py fetch_models` writes them.
+Models load with `demucs.pretrained.get_model(name, repo=folder)`, which never touches the
+network, and are cached per process. Inference is `demucs.apply.apply_model`, which splits
+the track into overlapping segments, so memory for activations stays flat in track length.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import TIER_STEMS, AudioError, EngineUnavailable, Progress, SeparationError
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_MODELS: dict[str, str] = {
+    "basic": "htdemucs",
+    "pro": "htdemucs",
+    "studio": "htdemucs_6s",
+    "vocal_remover": "htdemucs_ft",
+}
+FETCH_HINT = "run `python manage.py fetch_models`"
+VOCALS = "vocals"
+
+_models: dict[tuple[str, str, str, bool], Any] = {}
+_models_lock = threading.Lock()
+
+
+def tier_models(models: dict[str, str] | None = None) -> dict[str, str]:
+    """Tier → model name: the defaults, overridden by `models`."""
+    return {**DEFAULT_MODELS, **(models or {})}
+
+
+def _bag_signatures(model_dir: Path, name: str) -> list[str] | None:
+    """Signatures listed in `<name>.yaml`, or None when there is no such bag."""
+    import yaml
+
+    bag_file = model_dir / f"{name}.yaml"
+    if not bag_file.is_file():
+        return None
+    with open(bag_file) as file:
+        return [str(sig) for sig in yaml.safe_load(file)["models"]]
+
+
+def _has_signature(model_dir: Path, sig: str) -> bool:
+    return (model_dir / f"{sig}.th").is_file() or any(model_dir.glob(f"{sig}-*.th"))
+
+
+def _missing_for(model_dir: Path, name: str) -> list[str]:
+    if not model_dir.is_dir():
+        return [f"Demucs model folder {model_dir} does not exist; {FETCH_HINT}."]
+    signatures = _bag_signatures(model_dir, name)
+    if signatures is None:
+        if _has_signature(model_dir, name):
+            return []
+        return [f"Demucs model {name!r} is missing: no {model_dir / name}.yaml; {FETCH_HINT}."]
+    return [
+        f"Demucs checkpoint {model_dir / sig}-*.th (model {name!r}) is missing; {FETCH_HINT}."
+        for sig in signatures
+        if not _has_signature(model_dir, sig)
+    ]
+
+
+def missing_models(
+    model_dir: str | Path,
+    models: dict[str, str] | None = None,
+    tiers: Iterable[str] | None = None,
+) -> list[str]:
+    """One message per missing folder, bag or checkpoint that `tiers` (default: all) need."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return [f"Demucs model folder {model_dir} does not exist; {FETCH_HINT}."]
+    by_tier = tier_models(models)
+    messages: list[str] = []
+    for name in dict.fromkeys(by_tier[t] for t in (TIER_STEMS if tiers is None else tiers)):
+        messages.extend(_missing_for(model_dir, name))
+    return messages
+
+
+def _import_torch() -> Any:
+    try:
+        import demucs.apply  # noqa: F401
+        import torch
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"The demucs engine needs PyTorch and demucs ({exc}); "
+            "install them with `pip install -r requirements-neural.txt`."
+        ) from exc
+    return torch
+
+
+class DemucsEngine:
+    name = "demucs"
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        device: str = "",
+        threads: int = 0,
+        segment: float | None = None,
+        overlap: float = 0.25,
+        shifts: int = 0,
+        models: dict[str, str] | None = None,
+    ) -> None:
+        torch = _import_torch()
+        self.model_dir = Path(model_dir)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self.segment = segment or None
+        self.overlap = overlap
+        self.shifts = shifts
+        self.models = tier_models(models)
+
+    # Models -------------------------------------------------------------------------
+
+    def model_for(self, tier: str) -> Any:
+        """The loaded model for `tier` (a demucs model or bag), cached per process."""
+        name = self.models[tier]
+        vocals_only = tier == "vocal_remover"
+        key = (str(self.model_dir.resolve()), name, self.device, vocals_only)
+        with _models_lock:
+            if key not in _models:
+                _models[key] = self._load(name, vocals_only)
+            return _models[key]
+
+    def _load(self, name: str, vocals_only: bool) -> Any:
+        from demucs.pretrained import SOURCES, get_model
+        from demucs.repo import ModelLoadingError
+
+        missing = _missing_for(self.model_dir, name)
+        if missing:
+            raise EngineUnavailable(missing[0])
+        try:
+            model = None
+            if vocals_only:
+                model = self._vocals_specialist(name, SOURCES, get_model)
+            if model is None:
+                model = get_model(name, repo=self.model_dir)
+        except ModelLoadingError as exc:
+            raise EngineUnavailable(f"{exc} (in {self.model_dir}); {FETCH_HINT}.") from exc
+        return model.to(self.device).eval()
+
+    def _vocals_specialist(self, name: str, sources: list[str], get_model: Any) -> Any:
+        """The bag member weighted for vocals alone (htdemucs_ft's vocals model), or None."""
+        import yaml
+
+        with open(self.model_dir / f"{name}.yaml") as file:
+            bag = yaml.safe_load(file)
+        weights = bag.get("weights")
+        if len(bag["models"]) < 2 or not weights:
+            return None
+        # Bags list weights in the order of their models' sources, Demucs's SOURCES in practice.
+        index = sources.index(VOCALS)
+        row = max(range(len(weights)), key=lambda i: weights[i][index])
+        if sum(1 for w in weights[row] if w) != 1:
+            return None
+        model = get_model(str(bag["models"][row]), repo=self.model_dir)
+        return model if model.sources[index] == VOCALS else None
+
+    # Separation -----------------------------------------------------------------------
+
+    def separate(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        tier: str,
+        progress: Progress | None = None,
+    ) -> dict[str, np.ndarray]:
+        if tier not in TIER_STEMS:
+            raise SeparationError(f"Unknown tier {tier!r}; choose one of {', '.join(TIER_STEMS)}.")
+        audio = np.asarray(audio, dtype=np.float32)
+        squeeze = audio.ndim == 1
+        if squeeze:
+            audio = audio[:, None]
+        if audio.ndim != 2 or audio.shape[0] == 0 or audio.shape[1] == 0:
+            raise AudioError("The audio is empty.")
+        torch = _import_torch()
+        model = self.model_for(tier)
+        wanted = [VOCALS] if tier in ("basic", "vocal_remover") else list(TIER_STEMS[tier])
+        absent = [stem for stem in wanted if stem not in model.sources]
+        if absent:
+            raise EngineUnavailable(
+                f"Demucs model {self.models[tier]!r} has no {', '.join(absent)} stem "
+                f"for tier {tier!r}; choose another model in BTRO_DEMUCS_MODELS."
+            )
+
+        frames, channels = audio.shape
+        mix = _to_pairs(torch.from_numpy(np.ascontiguousarray(audio.T)))
+        mix = _resample(mix, sample_rate, model.samplerate)
+        out = self._apply(model, mix, progress)
+        sources = {name: out[:, i] for i, name in enumerate(model.sources)}
+        del out
+
+        stems: dict[str, torch.Tensor] = {}
+        if tier == "basic":
+            stems[VOCALS] = sources.pop(VOCALS)
+            stems["instrumental"] = sum(sources.values(), torch.zeros_like(stems[VOCALS]))
+        else:
+            stems = {stem: sources[stem] for stem in wanted}
+        del sources
+        result = {
+            stem: _to_frames(_resample(t, model.samplerate, sample_rate, frames), channels)
+            for stem, t in stems.items()
+        }
+        if tier == "vocal_remover":
+            # The complement of the vocals, so the two stems sum back to the input exactly.
+            result = {"instrumental": audio - result[VOCALS], VOCALS: result[VOCALS]}
+        if squeeze:
+            result = {stem: a[:, 0] for stem, a in result.items()}
+        if progress is not None:
+            progress(100.0)
+        return {stem: result[stem] for stem in TIER_STEMS[tier]}
+
+    def _apply(self, model: Any, mix: torch.Tensor, progress: Progress | None) -> torch.Tensor:
+        """Run the model on (groups, 2, length) the way demucs.api.Separator does."""
+        from demucs.apply import apply_model
+
+        segment = self.segment
+        if segment is not None:
+            # Transformer models cannot attend past the segment length they were trained on.
+            segment = min(segment, _max_segment(model))
+        ref = mix.mean(1, keepdim=True)
+        mean = ref.mean(-1, keepdim=True)
+        std = ref.std(-1, keepdim=True) + 1e-8
+        out = apply_model(
+            model,
+            (mix - mean) / std,
+            shifts=self.shifts,
+            split=True,
+            overlap=self.overlap,
+            segment=segment,
+            device=self.device,
+            callback=self._meter(model, mix.shape[-1], segment, progress) if progress else None,
+        )
+        return out.mul_(std[:, None]).add_(mean[:, None])
+
+    def _meter(self, model: Any, length: int, segment: float | None, progress: Progress) -> _Meter:
+        members = getattr(model, "models", [model])
+        max_shift = int(0.5 * model.samplerate) if self.shifts else 0
+        total = 0
+        for member in members:
+            seg_length = int(member.samplerate * (segment or float(member.segment)))
+            stride = max(1, int((1 - self.overlap) * seg_length))
+            # A shifted pass covers the length plus a random part of the shift, half on average.
+            total += math.ceil((length + max_shift // 2) / stride) * max(1, self.shifts)
+        return _Meter(total, progress)
+
+
+class _Meter:
+    """Turns demucs's per-chunk callback into a 0–99 progress figure (100 is sent at the end)."""
+
+    def __init__(self, total: int, progress: Progress) -> None:
+        self.total = max(1, total)
+        self.done = 0
+        self.last = -1
+        self.progress = progress
+
+    def __call__(self, info: dict) -> None:
+        if info.get("state") != "end":
+            return
+        self.done += 1
+        percent = min(99, int(100 * self.done / self.total))
+        if percent > self.last:
+            self.last = percent
+            self.progress(float(percent))
+
+
+def _max_segment(model: Any) -> float:
+    if hasattr(model, "max_allowed_segment"):
+        return float(model.max_allowed_segment)
+    return float(getattr(model, "segment", math.inf))
+
+
+def _to_pairs(audio: torch.Tensor) -> torch.Tensor:
+    """(channels, length) → (groups, 2, length): mono duplicated, channels taken in pairs."""
+    import torch
+
+    pairs = [audio[i : i + 2] for i in range(0, audio.shape[0], 2)]
+    return torch.stack([p if p.shape[0] == 2 else p.expand(2, -1) for p in pairs])
+
+
+def _to_frames(stem: torch.Tensor, channels: int) -> np.ndarray:
+    """(groups, 2, length) → (length, channels) float32: a duplicated mono pair is averaged."""
+    import torch
+
+    parts = [
+        stem[g] if channels - 2 * g >= 2 else stem[g].mean(0, keepdim=True)
+        for g in range(stem.shape[0])
+    ]
+    joined = parts[0] if len(parts) == 1 else torch.cat(parts)
+    return np.ascontiguousarray(joined.T.numpy(), dtype=np.float32)
+
+
+def _resample(
+    audio: torch.Tensor, from_rate: int, to_rate: int, length: int | None = None
+) -> torch.Tensor:
+    """Demucs's own resampler (julius); going up, one extra frame so the way back is exact."""
+    if from_rate == to_rate:
+        return audio if length is None else audio[..., :length]
+    import julius
+
+    if length is None:
+        length = math.ceil(audio.shape[-1] * to_rate / from_rate)
+    return julius.resample_frac(audio, from_rate, to_rate, output_length=length)

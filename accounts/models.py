@@ -84,3 +84,6 @@ class CreditEntry(models.Model):
                 name="one_entry_per_job_and_kind",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+d}"

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from .models import Job
 from .selectors import JobView, job_view
-from .separation import TIERS
+from .separation import TIER_STEMS, TIERS
 from .separation.audio import FORMATS
 
 
@@ -60,11 +60,14 @@ class JobSerializer(serializers.Serializer):
         if view.result is not None:
             request = self.context.get("request")
             fmt = view.result["format"]
+            stems = view.result["stems"]
             result = {
                 **view.result,
+                # In the tier's order: JSON columns may not keep key order.
                 "stems": {
-                    stem: {"url": stem_url(request, job, stem, fmt), **info}
-                    for stem, info in view.result["stems"].items()
+                    stem: {"url": stem_url(request, job, stem, fmt), **stems[stem]}
+                    for stem in TIER_STEMS[job.tier]
+                    if stem in stems
                 },
             }
         return {

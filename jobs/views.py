@@ -7,6 +7,7 @@ import re
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from btro.errors import error_response
@@ -65,13 +66,15 @@ def download(request: HttpRequest, job_id: str, token: str, filename: str) -> Ht
     base = job.filename.rsplit(".", 1)[0] or "track"
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f'attachment; filename="{_ascii(base)}-{stem}.{ext}"',
+        "Content-Disposition": content_disposition_header(True, f"{base}-{stem}.{ext}"),
         "Cache-Control": "private, max-age=3600",
     }
     content_type = CONTENT_TYPES.get(ext, "application/octet-stream")
     match = _RANGE_RE.match(request.headers.get("Range", ""))
     if not match or not any(match.groups()):
-        response = FileResponse(_open(job, stem), content_type=content_type, headers=headers)
+        response = FileResponse(_open(job, stem), content_type=content_type)
+        for name, value in headers.items():
+            response[name] = value
         response["Content-Length"] = str(size)
         return response
     first, last = match.groups()
@@ -94,9 +97,3 @@ def download(request: HttpRequest, job_id: str, token: str, filename: str) -> Ht
     response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Content-Length"] = str(length)
     return response
-
-
-def _ascii(name: str) -> str:
-    return "".join(
-        ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_" for ch in name
-    )

@@ -1,0 +1,80 @@
+"""Fixtures shared by the whole suite: accounts, keys, an API client, audio to upload."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.services import api_key_create, user_create
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    cache.clear()  # rate-limit counters start at zero in every test
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def user(db):
+    return user_create(email="dev@example.com", password="a long passphrase 42")
+
+
+@pytest.fixture
+def other_user(db):
+    return user_create(email="other@example.com", password="another passphrase 42")
+
+
+@pytest.fixture
+def test_key(user):
+    return api_key_create(user=user, mode="test", name="t")[1]
+
+
+@pytest.fixture
+def live_key(user):
+    return api_key_create(user=user, mode="live", name="l")[1]
+
+
+def client_for(secret: str | None) -> APIClient:
+    client = APIClient()
+    if secret:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+@pytest.fixture
+def api(test_key):
+    return client_for(test_key)
+
+
+@pytest.fixture
+def live_api(live_key):
+    return client_for(live_key)
+
+
+def wav_bytes(seconds: float = 1.0, sample_rate: int = 44100, channels: int = 2) -> bytes:
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    tone = 0.2 * np.sin(2 * np.pi * 220 * t)
+    audio = np.stack([tone * (1 + 0.1 * c) for c in range(channels)], axis=1)
+    buf = io.BytesIO()
+    sf.write(buf, audio.astype(np.float32), sample_rate, format="WAV")
+    return buf.getvalue()
+
+
+def upload(name: str = "track.wav", data: bytes | None = None) -> io.BytesIO:
+    f = io.BytesIO(wav_bytes() if data is None else data)
+    f.name = name
+    return f

@@ -82,8 +82,8 @@ def test_an_upload_over_the_size_limit_is_413_in_the_envelope(api, settings):
 
 
 def test_an_upload_without_a_content_length_is_counted_as_it_arrives(api, settings, rf):
-    from jobs.uploads import SizeLimitUploadHandler
     from btro.errors import PayloadTooLarge
+    from jobs.uploads import SizeLimitUploadHandler
 
     settings.BTRO_MAX_UPLOAD_BYTES = 1000
     handler = SizeLimitUploadHandler(rf.post("/v1/jobs"))

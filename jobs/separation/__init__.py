@@ -52,7 +52,18 @@ class Engine(Protocol):
 
 
 def get_engine(name: str, **options: object) -> Engine:
-    """Return the engine called `name`, built with engine-specific `options`."""
+    """Return the engine called `name`, built with engine-specific `options`.
+
+    `name` is "dsp", "demucs", or "package.module:Class" for an engine of your own.
+    """
+    if ":" in name:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)(**options)
+        except (ImportError, AttributeError) as err:
+            raise EngineUnavailable(f"Cannot load engine {name!r}: {err}") from None
     if name == "dsp":
         from .dsp import DspEngine
 
@@ -61,4 +72,6 @@ def get_engine(name: str, **options: object) -> Engine:
         from .demucs_engine import DemucsEngine
 
         return DemucsEngine(**options)
-    raise EngineUnavailable(f"Unknown engine {name!r}; choose 'dsp' or 'demucs'.")
+    raise EngineUnavailable(
+        f"Unknown engine {name!r}; choose 'dsp', 'demucs' or 'package.module:Class'."
+    )

@@ -71,7 +71,19 @@ def run_task(task: Task, progress: Callable[[float], None], engines: dict | None
     return Outcome(engine=engine.name, sample_rate=sample_rate, stems=out)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this child when its worker dies, even by SIGKILL."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _child_main(conn) -> None:
+    _die_with_parent()
     engines: dict = {}
     while True:
         try:

@@ -1,0 +1,46 @@
+"""Engines for tests of the job machinery: fast, slow, failing, and worker-killing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+
+from jobs.separation import TIER_STEMS, SeparationError
+
+
+class SplitEngine:
+    """Splits the mixture evenly between the tier's stems: instant, and sums back exactly."""
+
+    name = "fake"
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+
+    def separate(self, audio, sample_rate, tier, progress=None):
+        stems = TIER_STEMS[tier]
+        steps = 10
+        for step in range(steps):
+            time.sleep(self.seconds / steps)
+            if progress:
+                progress(100 * (step + 1) / steps)
+        return {stem: (audio / len(stems)).astype(np.float32) for stem in stems}
+
+
+class SlowEngine(SplitEngine):
+    def __init__(self) -> None:
+        super().__init__(seconds=float(os.environ.get("FAKE_ENGINE_SECONDS", "6")))
+
+
+class FailingEngine(SplitEngine):
+    def separate(self, audio, sample_rate, tier, progress=None):
+        raise SeparationError("The fake engine refuses this track.")
+
+
+class SuicidalEngine(SplitEngine):
+    """Kills the process it runs in, every time: a native crash."""
+
+    def separate(self, audio, sample_rate, tier, progress=None):
+        os.kill(os.getpid(), signal.SIGKILL)

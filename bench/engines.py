@@ -1,0 +1,239 @@
+"""Benchmark the separation engines: SDR per stem on devset songs, speed, peak memory.
+
+Not a test. Songs come from ../shared/eval/make_devset.py and are cached under var/bench/.
+
+    python -m bench.engines --tracks 4 --seconds 20 --seed 1 --engines dsp --long-minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from jobs.separation import TIER_STEMS, get_engine  # noqa: E402
+from jobs.separation.audio import decode, encode  # noqa: E402
+
+REFS = ("vocals", "drums", "bass", "guitar", "piano", "other")
+
+
+def shared_dir() -> Path:
+    """shared/ sits inside the checkout here and beside it in CI."""
+    for candidate in (ROOT / "shared", ROOT.parent / "shared"):
+        if (candidate / "eval" / "make_devset.py").exists():
+            return candidate
+    raise SystemExit("Cannot find shared/eval/make_devset.py next to the repository.")
+
+
+def load_score():
+    spec = importlib.util.spec_from_file_location("score", shared_dir() / "eval" / "score.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def devset(work: Path, tracks: int, seconds: float, seed: int) -> list[Path]:
+    folder = work / f"devset_s{seed}_t{tracks}_{seconds:g}"
+    songs = [folder / f"song{i:02d}" for i in range(tracks)]
+    if not all((s / "mixture.wav").exists() for s in songs):
+        print(f"rendering {tracks} songs of {seconds:g} s (seed {seed}) into {folder}", flush=True)
+        script = shared_dir() / "eval" / "make_devset.py"
+        cmd = [sys.executable, str(script), str(folder), "--tracks", str(tracks)]
+        cmd += ["--seconds", str(seconds), "--seed", str(seed)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return songs
+
+
+def reference(song: Path, stem: str, tier: str) -> np.ndarray:
+    def read(name: str) -> np.ndarray:
+        return sf.read(song / f"{name}.wav", always_2d=True, dtype="float32")[0]
+
+    if stem == "instrumental":
+        return sum(read(s) for s in REFS if s != "vocals")
+    if stem == "other" and tier in ("pro", "basic"):
+        # Four-stem "other" is everything but vocals, drums and bass (MUSDB convention).
+        return read("guitar") + read("piano") + read("other")
+    return read(stem)
+
+
+def sdr_table(score, songs: list[Path], tier: str, estimates: list[dict]) -> dict[str, float]:
+    table: dict[str, list[float]] = {}
+    for song, est in zip(songs, estimates, strict=True):
+        for stem, x in est.items():
+            ref = reference(song, stem, tier)
+            if np.sqrt(np.mean(ref**2)) < 1e-4:
+                continue
+            table.setdefault(stem, []).append(float(score.sdr(ref, x)))
+    return {stem: float(np.mean(v)) for stem, v in table.items()}
+
+
+def quality(args, songs: list[Path], engines: list[str], tiers: list[str]) -> None:
+    score = load_score()
+    mixes = [decode(s / "mixture.wav") for s in songs]
+    book_module = _textbook()
+    book_est = [book_module.separate(x, sr) for x, sr in mixes]
+    for tier in tiers:
+        stems = TIER_STEMS[tier]
+        cols: dict[str, dict[str, float]] = {}
+        for name in engines:
+            engine = get_engine(name, **_options(name))
+            est = []
+            for song, (x, sr) in zip(songs, mixes, strict=True):
+                out = engine.separate(x, sr, tier)
+                est.append(out)
+                if args.write:
+                    folder = (
+                        Path(args.work) / "estimates" / name / tier / song.parent.name / song.name
+                    )
+                    folder.mkdir(parents=True, exist_ok=True)
+                    for stem, y in out.items():
+                        encode(y, sr, folder / f"{stem}.wav", "wav")
+            cols[name] = sdr_table(score, songs, tier, est)
+        book = [{s: e[s] for s in stems if s in e} for e in book_est]
+        cols["textbook"] = sdr_table(score, songs, tier, book)
+        cols["mixture"] = sdr_table(score, songs, tier, [{s: x for s in stems} for x, _ in mixes])
+        names = list(cols)
+        print(
+            f"\n[{tier}] SDR dB, mean over {len(songs)} songs "
+            f"(seed {args.seed}, {args.seconds:g} s each)"
+        )
+        print(f"{'stem':13s}" + "".join(f"{n:>11s}" for n in names))
+        for stem in stems:
+            row = "".join(
+                f"{cols[n][stem]:11.2f}" if stem in cols[n] else f"{'-':>11s}" for n in names
+            )
+            print(f"{stem:13s}{row}")
+        sys.stdout.flush()
+
+
+def long_track(work: Path, songs: list[Path], minutes: float) -> Path:
+    path = work / f"long_{minutes:g}min_{songs[0].parent.name}.wav"
+    if not path.exists():
+        parts = [sf.read(s / "mixture.wav", dtype="float32", always_2d=True)[0] for s in songs]
+        sr = sf.info(str(songs[0] / "mixture.wav")).samplerate
+        loop = np.concatenate(parts)
+        total = int(minutes * 60 * sr)
+        with sf.SoundFile(str(path), "w", sr, loop.shape[1], subtype="FLOAT") as out:
+            for start in range(0, total, len(loop)):
+                out.write(loop[: total - start])
+    return path
+
+
+def child(path: str, engine_name: str, tier: str) -> None:
+    """Run in a fresh process: decode, separate, encode each stem; report times and RSS."""
+    t0 = time.perf_counter()
+    audio, sr = decode(path)
+    engine = get_engine(engine_name, **_options(engine_name))
+    t1 = time.perf_counter()
+    stems = engine.separate(audio, sr, tier)
+    t2 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        for stem in list(stems):
+            encode(stems.pop(stem), sr, Path(out) / f"{stem}.wav", "wav")
+    t3 = time.perf_counter()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    seconds = len(audio) / sr
+    print(json.dumps({"audio_s": seconds, "engine_s": t2 - t1, "io_s": t1 - t0 + t3 - t2,
+                      "rss_mb": rss_mb}))  # fmt: skip
+
+
+def run_child(path: Path, engine: str, tier: str) -> dict:
+    cmd = [sys.executable, "-m", "bench.engines", "--child", str(path), engine, tier]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"child failed: {done.stderr.strip().splitlines()[-1:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall_s"] = wall
+    return result
+
+
+def speed(args, songs: list[Path], engines: list[str], tiers: list[str]) -> None:
+    path = long_track(Path(args.work), songs, args.speed_minutes)
+    print(f"\nspeed on a {args.speed_minutes:g}-minute stereo track, seconds of audio per second")
+    print(
+        f"{'engine':8s}{'tier':15s}{'whole process':>15s}{'engine only':>13s}{'peak RSS MB':>13s}"
+    )
+    for name in engines:
+        for tier in tiers:
+            r = run_child(path, name, tier)
+            print(
+                f"{name:8s}{tier:15s}{r['audio_s'] / r['wall_s']:14.1f}x"
+                f"{r['audio_s'] / r['engine_s']:12.1f}x{r['rss_mb']:13.0f}",
+                flush=True,
+            )
+
+
+def memory(args, songs: list[Path], engines: list[str]) -> None:
+    for minutes in args.long_minutes:
+        path = long_track(Path(args.work), songs, minutes)
+        for name in engines:
+            for tier in args.memory_tiers.split(","):
+                r = run_child(path, name, tier)
+                print(
+                    f"\npeak memory, {minutes:g}-minute stereo 44.1 kHz track, {name} {tier}: "
+                    f"{r['rss_mb']:.0f} MB RSS (whole process: decode, separate, encode); "
+                    f"{r['audio_s'] / r['wall_s']:.1f}x real time",
+                    flush=True,
+                )
+
+
+def _options(name: str) -> dict:
+    if name == "demucs" and os.environ.get("BTRO_MODEL_DIR"):
+        return {"model_dir": os.environ["BTRO_MODEL_DIR"]}
+    return {}
+
+
+def _textbook():
+    from bench import textbook
+
+    return textbook
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        child(*argv[1:4])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tracks", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seed", type=int, default=1, help="the engine was tuned on seed 0")
+    ap.add_argument("--engines", default="dsp")
+    ap.add_argument("--tiers", default=",".join(TIER_STEMS))
+    ap.add_argument("--speed-minutes", type=float, default=2.0)
+    ap.add_argument("--long-minutes", type=float, nargs="*", default=[10.0])
+    ap.add_argument("--memory-tiers", default="pro")
+    ap.add_argument("--skip", default="", help="comma list of quality,speed,memory")
+    ap.add_argument("--write", action="store_true", help="write estimates under --work")
+    ap.add_argument("--work", default=str(ROOT / "var" / "bench"))
+    args = ap.parse_args(argv)
+    Path(args.work).mkdir(parents=True, exist_ok=True)
+    engines = args.engines.split(",")
+    tiers = args.tiers.split(",")
+    skip = set(args.skip.split(","))
+    songs = devset(Path(args.work), args.tracks, args.seconds, args.seed)
+    if "quality" not in skip:
+        quality(args, songs, engines, tiers)
+    if "speed" not in skip:
+        speed(args, songs, engines, tiers)
+    if "memory" not in skip:
+        memory(args, songs, engines)
+
+
+if __name__ == "__main__":
+    main()

@@ -195,7 +195,7 @@ class DemucsEngine:
             )
 
         frames, channels = audio.shape
-        mix = _to_pairs(torch.from_numpy(np.ascontiguousarray(audio.T)))
+        mix = _to_pairs(torch.from_numpy(audio.T))
         mix = _resample(mix, sample_rate, model.samplerate)
         out = self._apply(model, mix, progress)
         sources = {name: out[:, i] for i, name in enumerate(model.sources)}
@@ -232,9 +232,11 @@ class DemucsEngine:
         ref = mix.mean(1, keepdim=True)
         mean = ref.mean(-1, keepdim=True)
         std = ref.std(-1, keepdim=True) + 1e-8
+        del ref
+        normalized = (mix - mean).div_(std)  # in place: one track-sized copy, not two
         out = apply_model(
             model,
-            (mix - mean) / std,
+            normalized,
             shifts=self.shifts,
             split=True,
             overlap=self.overlap,
@@ -285,6 +287,8 @@ def _to_pairs(audio: torch.Tensor) -> torch.Tensor:
     """(channels, length) → (groups, 2, length): mono duplicated, channels taken in pairs."""
     import torch
 
+    if audio.shape[0] <= 2:
+        return audio.expand(2, -1)[None]  # a view: no copy of the track
     pairs = [audio[i : i + 2] for i in range(0, audio.shape[0], 2)]
     return torch.stack([p if p.shape[0] == 2 else p.expand(2, -1) for p in pairs])
 

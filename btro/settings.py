@@ -133,8 +133,11 @@ BTRO_RESULT_TTL_SECONDS = env.int("BTRO_RESULT_TTL_SECONDS", default=3600)
 BTRO_TEST_JOB_DELAY_SECONDS = env.float("BTRO_TEST_JOB_DELAY_SECONDS", default=2.0)
 BTRO_JOB_TIME_LIMIT_SECONDS = env.int("BTRO_JOB_TIME_LIMIT_SECONDS", default=30 * 60)
 BTRO_JOB_MAX_ATTEMPTS = env.int("BTRO_JOB_MAX_ATTEMPTS", default=3)
-BTRO_STALE_JOB_SECONDS = env.int("BTRO_STALE_JOB_SECONDS", default=120)
-BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=30)
+# A running job's worker reports every 5 s; silence past STALE means it died.
+BTRO_STALE_JOB_SECONDS = env.int("BTRO_STALE_JOB_SECONDS", default=30)
+# A queued job no worker has taken for this long may have lost its message: send another.
+BTRO_REQUEUE_SECONDS = env.int("BTRO_REQUEUE_SECONDS", default=300)
+BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=10)
 
 # Engines: one default, optionally one per tier (e.g. BTRO_ENGINE_BY_TIER=basic=dsp,pro=demucs)
 BTRO_ENGINE = env("BTRO_ENGINE", default="dsp")

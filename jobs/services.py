@@ -314,10 +314,13 @@ def _retry_or_fail(job: Job, error_type: str, message: str, err: Exception) -> N
 # Recovery and expiry -------------------------------------------------------------------
 
 
-def job_sweep(*, stale_seconds: float | None = None) -> dict[str, int]:
+def job_sweep(
+    *, stale_seconds: float | None = None, requeue_seconds: float | None = None
+) -> dict[str, int]:
     """Requeue jobs whose worker died or whose message was lost; purge expired results.
 
-    A job is stale when it has not been heard of for `stale_seconds` (a setting by default).
+    A running job is dead after `stale_seconds` without a heartbeat; a queued one is resent
+    after `requeue_seconds` untaken (both settings by default).
     """
     now = timezone.now()
     counts = {"requeued": 0, "failed": 0, "purged": 0}
@@ -332,8 +335,11 @@ def job_sweep(*, stale_seconds: float | None = None) -> dict[str, int]:
         elif Job.objects.filter(pk=job.pk, claim=job.claim).update(claim="", enqueued_at=now):
             transaction.on_commit(lambda job_id=job.pk: _enqueue(job_id))
             counts["requeued"] += 1
+    unsent = now - timedelta(
+        seconds=settings.BTRO_REQUEUE_SECONDS if requeue_seconds is None else requeue_seconds
+    )
     lost = Job.objects.filter(livemode=True, status=Job.QUEUED, claim="")
-    for job in lost.filter(Q(enqueued_at__lte=stale) | Q(enqueued_at__isnull=True)):
+    for job in lost.filter(Q(enqueued_at__lte=unsent) | Q(enqueued_at__isnull=True)):
         if Job.objects.filter(pk=job.pk, claim="").update(enqueued_at=now):
             transaction.on_commit(lambda job_id=job.pk: _enqueue(job_id))
             counts["requeued"] += 1

@@ -34,7 +34,7 @@ class Command(BaseCommand):
         worker = None
         if settings.BTRO_EMBEDDED_WORKER:
             # Messages of the in-memory broker died with the last process: requeue now.
-            counts = job_sweep(stale_seconds=0)
+            counts = job_sweep(stale_seconds=0, requeue_seconds=0)
             if counts["requeued"]:
                 self.stderr.write(f"Requeued {counts['requeued']} unfinished job(s).")
             worker = Worker(

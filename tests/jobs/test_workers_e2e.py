@@ -1,0 +1,123 @@
+"""Real worker processes on a real broker and PostgreSQL: a job survives its worker's SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from accounts.models import CreditEntry
+from accounts.services import api_key_create
+from jobs.models import Job
+from tests.conftest import client_for, upload, wav_bytes
+from tests.services import AMQP_URL, REDIS_URL, require_postgres, require_service
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: we kill it whole
+    )
+
+
+def kill(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(10)
+
+
+def wait_for(predicate, timeout: float, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}; worker log:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.parametrize("broker_url", [REDIS_URL, AMQP_URL], ids=["redis", "rabbitmq"])
+def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
+    broker_url, user, settings, tmp_path
+):
+    require_service(broker_url, "the broker")
+    database_url = require_postgres()
+    env = {
+        "DATABASE_URL": database_url,
+        "BROKER_URL": broker_url,
+        "MEDIA_ROOT": settings.MEDIA_ROOT,
+        "BTRO_VAR_DIR": str(tmp_path / "var"),
+        "BTRO_ENGINE": "tests.fake_engines:SlowEngine",
+        "FAKE_ENGINE_SECONDS": "4",
+        "BTRO_STALE_JOB_SECONDS": "3",
+        "BTRO_SWEEP_INTERVAL_SECONDS": "1",
+    }
+    log = tmp_path / "workers.log"
+    api = client_for(api_key_create(user=user, mode="live")[1])
+    response = api.post(
+        "/v1/jobs", {"file": upload(data=wav_bytes(2)), "tier": "pro"}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    job_id = response.json()["id"]
+    _send_to(broker_url, job_id)
+
+    first = spawn(["rundramatiq", "--processes", "1", "--threads", "1"], env, log)
+    second = scheduler = None
+    try:
+        wait_for(
+            lambda: Job.objects.filter(pk=job_id, progress__gt=10).exists(), 60, "progress", log
+        )
+        kill(first)
+        killed_at = time.monotonic()
+        assert Job.objects.get(pk=job_id).status == "queued"
+        second = spawn(["rundramatiq", "--processes", "1", "--threads", "1"], env, log)
+        scheduler = spawn(["scheduler"], env, log)
+        job = wait_for(
+            lambda: Job.objects.filter(pk=job_id).exclude(status="queued").first(),
+            90,
+            "the job to finish",
+            log,
+        )
+        recovery = time.monotonic() - killed_at
+    finally:
+        for process in (first, second, scheduler):
+            if process is not None:
+                kill(process)
+    assert job.status == "succeeded", (job.error_type, job.error_message)
+    assert job.attempts == 2
+    assert sorted(job.result["stems"]) == ["bass", "drums", "other", "vocals"]
+    assert CreditEntry.objects.filter(job_id=job_id, kind="cost").count() == 1
+    assert not CreditEntry.objects.filter(job_id=job_id, kind="refund").exists()
+    print(f"recovered in {recovery:.1f} s on {broker_url.split(':')[0]}")
+
+
+def _send_to(broker_url: str, job_id: str) -> None:
+    """Enqueue on the real broker (this test process itself runs on the StubBroker)."""
+    from jobs.tasks import run_job
+
+    if broker_url.startswith("redis"):
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=broker_url)
+    else:
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=broker_url)
+    broker.declare_queue("jobs")
+    broker.flush_all()
+    broker.enqueue(run_job.message(job_id))
+    broker.close()

@@ -69,7 +69,14 @@ class DspEngine:
         residual = _RESIDUAL.get(tier, "other")
         computed = [s for s in stems if s != residual]
         outputs = {s: _buffer(mix.shape, len(stems)) for s in stems}
-        report = progress or (lambda _: None)
+        reached = [0.0]
+
+        def report(percent: float) -> None:
+            # Chunks overlap, so stage estimates can step back: only ever report a rise.
+            if progress is not None and (percent > reached[0] or percent in (0.0, 100.0)):
+                reached[0] = max(reached[0], percent)
+                progress(percent)
+
         report(0.0)
 
         n = len(mix)
@@ -83,7 +90,12 @@ class DspEngine:
             if np.max(np.abs(part), initial=0.0) < 1e-7:  # silence: nothing to separate
                 estimates = {s: np.zeros_like(part) for s in computed}
             else:
-                estimates = self._separate_chunk(part, sample_rate, computed)
+                estimates = self._separate_chunk(
+                    part,
+                    sample_rate,
+                    computed,
+                    lambda f, a=start, b=stop: report(min(99.0, 100.0 * (a + f * (b - a)) / n)),
+                )
             fade_in = overlap if index > 0 else 0
             fade_out = overlap if stop < n else 0
             ramp = _ramp(stop - start, fade_in, fade_out)
@@ -112,7 +124,9 @@ class DspEngine:
         report(100.0)
         return {s: (outputs[s][:, 0] if flat else outputs[s]) for s in stems}
 
-    def _separate_chunk(self, x: np.ndarray, sr: int, want: list[str]) -> dict[str, np.ndarray]:
+    def _separate_chunk(
+        self, x: np.ndarray, sr: int, want: list[str], tick: Progress
+    ) -> dict[str, np.ndarray]:
         n_fft = 1 << int(round(np.log2(sr * 0.093)))  # ~93 ms whatever the rate
         hop = n_fft // 4
         spec = _stft(x, n_fft, hop, self.workers)  # (channels, bins, frames) complex64
@@ -126,6 +140,7 @@ class DspEngine:
         model = _repetition(_pool_high(mag, split), self.neighbours, int(1.0 / frame_s))
         rep = np.minimum(mag, _unpool_high(model, split, mag.shape[0]))
         lead = np.maximum(mag - rep, 0.0)
+        tick(0.4)
 
         # Centre cue: a lead voice is panned near the middle; side energy is accompaniment.
         if spec.shape[0] == 2:
@@ -143,6 +158,7 @@ class DspEngine:
         harm = median_filter(acc, size=(1, max(3, int(HARM_S / frame_s) | 1)), mode="nearest")
         perc = _freq_median(acc, PERC_HZ / (sr / n_fft))
         h_share = harm**HPSS_POW / (harm**HPSS_POW + (PERC_GAIN * perc) ** HPSS_POW + _EPS)
+        tick(0.6)
         low = 1.0 - _smoothstep(freqs, 110.0, 260.0)
 
         powers: dict[str, np.ndarray] = {"vocals": lead**2}
@@ -163,9 +179,10 @@ class DspEngine:
             powers = {"vocals": powers["vocals"], "instrumental": acc_p}
         total = sum(powers.values()) + _EPS
         out: dict[str, np.ndarray] = {}
-        for s in want:
+        for i, s in enumerate(want):
             mask = (powers[s] / total).astype(np.float32, copy=False)
             out[s] = _istft(spec * mask, n_fft, hop, len(x), self.workers)
+            tick(0.6 + 0.4 * (i + 1) / len(want))
         return out
 
 

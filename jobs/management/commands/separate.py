@@ -40,11 +40,14 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"Cannot write to {out}: {exc.strerror or exc}") from None
-        finally:
-            if show:
-                self.stderr.write("")
 
     def _bar(self, percent: float) -> None:
         filled = int(percent / 100 * 30)
-        self.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {percent:5.1f}%", ending="")
+        bar = f"\r[{'#' * filled}{'.' * (30 - filled)}] {percent:5.1f}%"
+        self.stderr.write(bar, style_func=_plain, ending="\n" if percent >= 100 else "")
         self.stderr.flush()
+
+
+def _plain(text: str) -> str:
+    """Progress is not an error: skip the red that Django gives stderr on a terminal."""
+    return text

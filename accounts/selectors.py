@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.query import QuerySet
 from django.utils import timezone
 
@@ -30,3 +30,14 @@ def credit_balance(*, user: User) -> int:
 
 def credit_ledger(*, user: User) -> QuerySet[CreditEntry]:
     return CreditEntry.objects.filter(user=user)
+
+
+def api_key_list_current(*, user: User) -> QuerySet[ApiKey]:
+    """The keys that still work: neither revoked nor past an expiry set by a roll."""
+    now = timezone.now()
+    return api_key_list(user=user).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+def api_key_get(*, user: User, key_id: int) -> ApiKey | None:
+    """One of the user's unrevoked keys; another account's key is None, like a missing one."""
+    return api_key_list(user=user).filter(pk=key_id).first()

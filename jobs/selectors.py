@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from django.db.models import Q
+from django.db.models import Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import User
@@ -91,3 +92,53 @@ def job_list(
     if ending_before:
         page.reverse()
     return page, has_more
+
+
+def job_get_for_owner(*, user: User, job_id: str) -> Job:
+    """The user's job in either mode, expired or not (the dashboard shows both modes)."""
+    job = Job.objects.filter(user=user, pk=job_id).first()
+    if job is None:
+        raise NotFound(f"No such job: '{job_id}'", param="id")
+    return job
+
+
+def job_search(
+    *,
+    user: User,
+    livemode: bool | None = None,
+    status: str | None = None,
+    tier: str | None = None,
+    now: datetime | None = None,
+):
+    """The user's jobs, newest first, filtered by mode, tier and the status the API shows now.
+
+    A test job is stored finished but reads `queued` until `completed_at`, so the status
+    filter looks at `completed_at` as job_view does.
+    """
+    now = now or timezone.now()
+    jobs = Job.objects.filter(user=user)
+    if livemode is not None:
+        jobs = jobs.filter(livemode=livemode)
+    if tier:
+        jobs = jobs.filter(tier=tier)
+    finished = Q(completed_at__isnull=False, completed_at__lte=now)
+    if status == Job.QUEUED:
+        jobs = jobs.exclude(finished)
+    elif status in (Job.SUCCEEDED, Job.FAILED):
+        jobs = jobs.filter(finished, status=status)
+    return jobs.order_by("-created", "-id")
+
+
+def job_minutes_by_day(
+    *, user: User, livemode: bool, since: datetime
+) -> dict[tuple[date, str], float]:
+    """Minutes of audio per (UTC day, tier) for jobs created since `since`; failed jobs
+    are refunded, so they do not count."""
+    rows = (
+        Job.objects.filter(user=user, livemode=livemode, created__gte=since)
+        .exclude(status=Job.FAILED)
+        .annotate(day=TruncDate("created"))
+        .values("day", "tier")
+        .annotate(seconds=Sum("duration"))
+    )
+    return {(row["day"], row["tier"]): (row["seconds"] or 0) / 60 for row in rows}

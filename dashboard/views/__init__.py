@@ -1,0 +1,1 @@
+"""HTML pages: each view parses its input, calls services or selectors, and renders."""

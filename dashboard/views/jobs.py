@@ -1,0 +1,163 @@
+"""The jobs list, a job's page with its players, the poll endpoint, and Try it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+
+from accounts.models import ApiKey, User
+from accounts.selectors import api_key_list_current
+from accounts.services import api_key_create
+from btro.errors import ApiError, NotFound, PayloadTooLarge
+from jobs.models import Job
+from jobs.selectors import job_get_for_owner, job_is_expired, job_search, job_view
+from jobs.serializers import JobSerializer
+from jobs.services import job_create
+from jobs.uploads import limit_upload_size
+
+from ..forms import JobFilterForm, TryItForm
+from ..quickstart import curl_create, curl_retrieve
+
+JOBS_PER_PAGE = 20
+WAVEFORM_MAX_BYTES = 64 * 2**20  # bigger stems get a player but no waveform
+
+
+def _job_or_404(request: HttpRequest, job_id: str) -> Job:
+    try:
+        return job_get_for_owner(user=request.user, job_id=job_id)
+    except NotFound:
+        raise Http404("No such job.") from None
+
+
+def job_rows(jobs: Iterable[Job], *, now: datetime) -> list[dict]:
+    """Each job with what the API shows for it now, for the list tables."""
+    return [
+        {
+            "job": job,
+            "view": job_view(job=job, now=now),
+            "expired": job_is_expired(job=job, now=now),
+        }
+        for job in jobs
+    ]
+
+
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    form = JobFilterForm(request.GET)
+    filters = form.cleaned_data if form.is_valid() else {}
+    now = timezone.now()
+    jobs = job_search(
+        user=request.user,
+        livemode=form.livemode() if filters else None,
+        status=filters.get("status") or None,
+        tier=filters.get("tier") or None,
+        now=now,
+    )
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = job_rows(page, now=now)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "rows": rows, "query": query.urlencode()}
+    return render(request, "dashboard/jobs.html", context)
+
+
+@login_required
+def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
+    job = _job_or_404(request, job_id)
+    now = timezone.now()
+    view = job_view(job=job, now=now)
+    body = JobSerializer(view, context={"request": request}).data
+    expired = job_is_expired(job=job, now=now)
+    stems = []
+    if body["result"] and not expired:
+        stems = [
+            {
+                "name": name,
+                "url": stem["url"],
+                "bytes": stem["bytes"],
+                "duration": stem["duration"],
+                "waveform": stem["bytes"] <= WAVEFORM_MAX_BYTES,
+            }
+            for name, stem in body["result"]["stems"].items()
+        ]
+    context = {
+        "job": job,
+        "view": view,
+        "expired": expired,
+        "stems": stems,
+        "job_json": json.dumps(body, indent=2),
+        "curl": curl_retrieve(request, job_id=job.id),
+        "finished": view.status != Job.QUEUED,
+    }
+    return render(request, "dashboard/job.html", context)
+
+
+@login_required
+@never_cache
+def job_poll(request: HttpRequest, job_id: str) -> JsonResponse:
+    """The Job object for the page's poller, with the browser session as credentials."""
+    try:
+        job = job_get_for_owner(user=request.user, job_id=job_id)
+    except NotFound:
+        return JsonResponse({"error": {"type": "invalid_request_error"}}, status=404)
+    return JsonResponse(JobSerializer(job, context={"request": request}).data)
+
+
+def _key_for_mode(user: User, mode: str) -> ApiKey:
+    """One of the user's working keys of this mode; a new one if there is none."""
+    key = api_key_list_current(user=user).filter(mode=mode).first()
+    if key is None:
+        key, _ = api_key_create(user=user, mode=mode, name=f"Dashboard {mode} key")
+    return key
+
+
+@csrf_exempt  # checked in _try_it, once the size limit is on the upload handlers
+@login_required
+def try_it(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _try_it_page(request, TryItForm())
+    try:
+        limit_upload_size(request)
+        return _try_it_post(request)
+    except PayloadTooLarge as err:
+        form = TryItForm()
+        form.add_error(None, err.message)
+        return _try_it_page(request, form, status=413)
+
+
+@csrf_protect
+def _try_it_post(request: HttpRequest) -> HttpResponse:
+    form = TryItForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _try_it_page(request, form, status=400)
+    data = form.cleaned_data
+    try:
+        job = job_create(
+            api_key=_key_for_mode(request.user, data["mode"]),
+            upload=data["file"],
+            tier=data["tier"],
+            format=data["format"],
+        )
+    except ApiError as err:
+        form.add_error("file" if err.param == "file" else None, err.message)
+        return _try_it_page(request, form, status=err.status)
+    return redirect("dashboard:job", job_id=job.id)
+
+
+def _try_it_page(request: HttpRequest, form: TryItForm, status: int = 200) -> HttpResponse:
+    context = {
+        "form": form,
+        "curl": curl_create(request),
+        "max_mb": settings.BTRO_MAX_UPLOAD_BYTES // 2**20,
+    }
+    return render(request, "dashboard/try.html", context, status=status)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import selectors, services
+from btro.errors import exception_handler
+
+from . import idempotency, selectors, services
 from .serializers import (
     JobCreateSerializer,
     JobListQuerySerializer,
@@ -45,11 +49,44 @@ class JobViewSet(viewsets.ViewSet):
 
     @extend_schema(
         request={"multipart/form-data": JobCreateSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Retry safely: the first response to a key is replayed for 24 h.",
+            )
+        ],
         responses={201: JobSerializer},
         summary="Create a job",
     )
     def create(self, request: Request) -> Response:
         limit_upload_size(request._request)
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return self._create(request)
+        upload = request.FILES.get("file")
+        params = {name: request.data.get(name) for name in ("tier", "type", "format")}
+        record, replay = idempotency.idempotency_begin(
+            api_key=request.auth,
+            key=key,
+            fingerprint=idempotency.idempotency_fingerprint(params=params, upload=upload),
+        )
+        if replay is not None:
+            return Response(
+                replay.body, status=replay.status, headers={"Idempotent-Replayed": "true"}
+            )
+        try:
+            response = self._create(request)
+            body = response.data
+        except Exception as exc:
+            response = exception_handler(exc, self.get_exception_handler_context())
+            body = json.loads(response.content)
+        idempotency.idempotency_finish(record=record, status=response.status_code, body=body)
+        return response
+
+    def _create(self, request: Request) -> Response:
         job = services.job_create(
             api_key=request.auth,
             upload=request.FILES.get("file"),

@@ -51,3 +51,24 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST with an Idempotency-Key, replayed for 24 hours."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    livemode = models.BooleanField()
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    created = models.DateTimeField(default=timezone.now)
+    response_status = models.PositiveSmallIntegerField(null=True)  # None while in progress
+    response_body = models.JSONField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "livemode", "key"], name="one_record_per_key")
+        ]
+        indexes = [models.Index(fields=["created"])]
+
+    def __str__(self) -> str:
+        return self.key

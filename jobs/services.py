@@ -26,6 +26,7 @@ from accounts.services import InsufficientCredits, credit_charge, credit_refund
 from btro.errors import InvalidParameter, PayloadTooLarge, PaymentRequired
 
 from .engines import engine_name_for, engine_options
+from .idempotency import idempotency_purge
 from .ids import job_id_new, random_token
 from .models import Job
 from .samples import test_result
@@ -346,6 +347,7 @@ def job_sweep(
     for job in Job.objects.filter(expires_at__lte=now, purged_at__isnull=True):
         job_purge(job=job)
         counts["purged"] += 1
+    idempotency_purge()
     return counts
 
 

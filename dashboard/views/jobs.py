@@ -130,9 +130,7 @@ def try_it(request: HttpRequest) -> HttpResponse:
         limit_upload_size(request)
         return _try_it_post(request)
     except PayloadTooLarge as err:
-        form = TryItForm()
-        form.add_error(None, err.message)
-        return _try_it_page(request, form, status=413)
+        return _try_it_page(request, TryItForm(), status=413, error=err.message)
 
 
 @csrf_protect
@@ -154,9 +152,12 @@ def _try_it_post(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard:job", job_id=job.id)
 
 
-def _try_it_page(request: HttpRequest, form: TryItForm, status: int = 200) -> HttpResponse:
+def _try_it_page(
+    request: HttpRequest, form: TryItForm, *, status: int = 200, error: str = ""
+) -> HttpResponse:
     context = {
         "form": form,
+        "form_error": error,
         "curl": curl_create(request),
         "max_mb": settings.BTRO_MAX_UPLOAD_BYTES // 2**20,
     }

@@ -1,0 +1,62 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.services import credit_grant
+from jobs.models import Job
+
+pytestmark = pytest.mark.django_db
+
+
+def job(user, *, tier, seconds, days_ago=0, status=Job.SUCCEEDED, livemode=True):
+    return Job.objects.create(
+        id=f"job_{tier}_{seconds}_{days_ago}_{status}",
+        user=user,
+        livemode=livemode,
+        tier=tier,
+        status=status,
+        filename="t.wav",
+        duration=seconds,
+        created=timezone.now() - timedelta(days=days_ago),
+        download_token="t",
+    )
+
+
+def test_usage_shows_the_balance_and_the_ledger(browser_client, user, settings):
+    credit_grant(user=user, amount=50, note="Top-up")
+    response = browser_client.get("/usage/")
+    assert response.context["balance"] == settings.BTRO_FREE_CREDITS + 50
+    page = response.content.decode()
+    assert "Top-up" in page and "Free allowance" in page and "+50" in page
+
+
+def test_usage_charts_live_audio_minutes_per_day_by_tier(browser_client, user):
+    job(user, tier="pro", seconds=90)
+    job(user, tier="pro", seconds=30)
+    job(user, tier="basic", seconds=60, days_ago=3)
+    job(user, tier="studio", seconds=600, status=Job.FAILED)  # refunded: not usage
+    job(user, tier="studio", seconds=600, days_ago=40)  # before the chart's window
+    job(user, tier="basic", seconds=600, livemode=False)
+    chart = browser_client.get("/usage/").context["chart"]
+    assert chart.total == 3.0
+    assert dict((tier, total) for tier, _, total in chart.legend) == {
+        "basic": 1.0,
+        "pro": 2.0,
+        "studio": 0,
+        "vocal_remover": 0,
+    }
+    assert len(chart.bars) == 2
+    assert ["pro: 2 min" in bar.title for bar in chart.bars].count(True) == 1
+
+
+def test_usage_in_test_mode_counts_only_test_jobs(browser_client, user):
+    job(user, tier="basic", seconds=600, livemode=False)
+    job(user, tier="pro", seconds=60)
+    assert browser_client.get("/usage/?mode=test").context["chart"].total == 10.0
+
+
+def test_the_usage_chart_is_an_inline_svg(browser_client, user):
+    job(user, tier="pro", seconds=120)
+    page = browser_client.get("/usage/").content.decode()
+    assert "<svg" in page and "<rect" in page and "pro: 2 min" in page

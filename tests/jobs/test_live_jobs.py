@@ -211,3 +211,58 @@ def test_progress_is_visible_while_the_job_runs(live_api, worker, settings):
         time.sleep(0.2)
     run_all(worker)
     assert any(0 < p < 100 for p in seen), seen
+
+
+def test_a_job_past_its_time_limit_is_stopped_and_failed(live_api, user, worker, settings):
+    settings.BTRO_ENGINE = "tests.fake_engines:SlowEngine"
+    settings.BTRO_JOB_TIME_LIMIT_SECONDS = 1
+    before = credit_balance(user=user)
+    job = create(live_api).json()
+    run_all(worker)
+    body = live_api.get(f"/v1/jobs/{job['id']}").json()
+    assert body["status"] == "failed" and body["error"]["type"] == "timeout"
+    assert credit_balance(user=user) == before
+
+
+def test_a_transient_storage_error_is_retried_then_the_job_succeeds(
+    live_api, worker, settings, monkeypatch
+):
+    from django.core.files.storage import FileSystemStorage
+
+    settings.BTRO_ENGINE = "tests.fake_engines:SplitEngine"
+    real_save, failures = FileSystemStorage.save, []
+
+    def flaky_save(self, name, content, **kwargs):
+        if name.startswith("results/") and not failures:
+            failures.append(name)
+            raise OSError("storage briefly unavailable")
+        return real_save(self, name, content, **kwargs)
+
+    monkeypatch.setattr(FileSystemStorage, "save", flaky_save)
+    job = create(live_api).json()
+    run_all(worker)
+    stored = Job.objects.get(pk=job["id"])
+    assert failures and stored.status == "succeeded" and stored.attempts == 2
+
+
+def test_a_transient_error_that_persists_ends_failed_after_bounded_attempts(
+    live_api, user, worker, settings, monkeypatch
+):
+    from django.core.files.storage import FileSystemStorage
+
+    settings.BTRO_ENGINE = "tests.fake_engines:SplitEngine"
+    real_save = FileSystemStorage.save
+
+    def broken_save(self, name, content, **kwargs):
+        if name.startswith("results/"):
+            raise OSError("storage down")
+        return real_save(self, name, content, **kwargs)
+
+    monkeypatch.setattr(FileSystemStorage, "save", broken_save)
+    before = credit_balance(user=user)
+    job = create(live_api).json()
+    run_all(worker)
+    stored = Job.objects.get(pk=job["id"])
+    assert stored.status == "failed" and stored.error_type == "api_error"
+    assert stored.attempts == settings.BTRO_JOB_MAX_ATTEMPTS
+    assert credit_balance(user=user) == before

@@ -10,6 +10,7 @@ the track into overlapping segments, so memory for activations stays flat in tra
 from __future__ import annotations
 
 import math
+import pickle
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -134,25 +135,28 @@ class DemucsEngine:
             return _models[key]
 
     def _load(self, name: str, vocals_only: bool) -> Any:
-        from demucs.pretrained import SOURCES, get_model
-        from demucs.repo import ModelLoadingError
+        from demucs.pretrained import get_model
 
         missing = _missing_for(self.model_dir, name)
         if missing:
             raise EngineUnavailable(missing[0])
         try:
-            model = None
-            if vocals_only:
-                model = self._vocals_specialist(name, SOURCES, get_model)
+            model = self._vocals_specialist(name) if vocals_only else None
             if model is None:
                 model = get_model(name, repo=self.model_dir)
-        except ModelLoadingError as exc:
-            raise EngineUnavailable(f"{exc} (in {self.model_dir}); {FETCH_HINT}.") from exc
+        except (RuntimeError, OSError, EOFError, KeyError, ValueError, pickle.PickleError) as exc:
+            # demucs's ModelLoadingError (bad checksum, duplicate signature) is a RuntimeError.
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EngineUnavailable(
+                f"Could not load Demucs model {name!r} from {self.model_dir}: {reason}; "
+                f"{FETCH_HINT}."
+            ) from exc
         return model.to(self.device).eval()
 
-    def _vocals_specialist(self, name: str, sources: list[str], get_model: Any) -> Any:
+    def _vocals_specialist(self, name: str) -> Any:
         """The bag member weighted for vocals alone (htdemucs_ft's vocals model), or None."""
         import yaml
+        from demucs.pretrained import SOURCES, get_model
 
         with open(self.model_dir / f"{name}.yaml") as file:
             bag = yaml.safe_load(file)
@@ -160,7 +164,7 @@ class DemucsEngine:
         if len(bag["models"]) < 2 or not weights:
             return None
         # Bags list weights in the order of their models' sources, Demucs's SOURCES in practice.
-        index = sources.index(VOCALS)
+        index = SOURCES.index(VOCALS)
         row = max(range(len(weights)), key=lambda i: weights[i][index])
         if sum(1 for w in weights[row] if w) != 1:
             return None
@@ -179,6 +183,8 @@ class DemucsEngine:
         if tier not in TIER_STEMS:
             raise SeparationError(f"Unknown tier {tier!r}; choose one of {', '.join(TIER_STEMS)}.")
         audio = np.asarray(audio, dtype=np.float32)
+        if not (audio.flags.c_contiguous and audio.flags.writeable):
+            audio = np.array(audio, dtype=np.float32)  # torch.from_numpy needs plain strides
         squeeze = audio.ndim == 1
         if squeeze:
             audio = audio[:, None]
@@ -223,6 +229,7 @@ class DemucsEngine:
 
     def _apply(self, model: Any, mix: torch.Tensor, progress: Progress | None) -> torch.Tensor:
         """Run the model on (groups, 2, length) the way demucs.api.Separator does."""
+        import torch
         from demucs.apply import apply_model
 
         segment = self.segment
@@ -233,7 +240,8 @@ class DemucsEngine:
         mean = ref.mean(-1, keepdim=True)
         std = ref.std(-1, keepdim=True) + 1e-8
         del ref
-        normalized = (mix - mean).div_(std)  # in place: one track-sized copy, not two
+        # One contiguous track-sized copy (mix may be a transposed view), normalised in place.
+        normalized = torch.sub(mix, mean, out=torch.empty(mix.shape, dtype=mix.dtype)).div_(std)
         out = apply_model(
             model,
             normalized,
@@ -308,7 +316,8 @@ def _to_frames(stem: torch.Tensor, channels: int) -> np.ndarray:
 def _resample(
     audio: torch.Tensor, from_rate: int, to_rate: int, length: int | None = None
 ) -> torch.Tensor:
-    """Demucs's own resampler (julius); going up, one extra frame so the way back is exact."""
+    """Demucs's own resampler (julius); rounding the length up on the way in lets the way
+    back land on the input's exact length."""
     if from_rate == to_rate:
         return audio if length is None else audio[..., :length]
     import julius

@@ -61,12 +61,12 @@ def test_polling_one_job_quickly_meets_a_429_with_retry_after(api):
         assert 1 <= int(limited["Retry-After"]) <= 6
 
 
-def test_polling_every_2_seconds_is_never_limited(api):
+def test_polling_about_every_2_seconds_is_never_limited_even_with_jitter(api):
     job = api.post("/v1/jobs", {"file": upload(), "tier": "pro"}, format="multipart").json()
     with time_machine.travel(timezone.now(), tick=False) as clock:
         for _ in range(20):
             assert api.get(f"/v1/jobs/{job['id']}").status_code in (200, 410)
-            clock.shift(timedelta(seconds=2))
+            clock.shift(timedelta(seconds=1.9))  # a little early, as real clients are
 
 
 def test_creating_jobs_has_its_own_per_key_limit(api, settings):

@@ -53,7 +53,12 @@ class PaymentRequired(ApiError):
     type = "insufficient_credits"
 
 
-class Conflict(ApiError):
+class IdempotencyMismatch(ApiError):
+    status = 400
+    type = "idempotency_error"
+
+
+class IdempotencyInProgress(ApiError):
     status = 409
     type = "idempotency_error"
 

@@ -17,22 +17,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from btro.errors import ApiError
+from btro.errors import IdempotencyInProgress, IdempotencyMismatch
 
 from .models import IdempotencyRecord
 
 TTL = timedelta(hours=24)
 ABANDONED = timedelta(minutes=10)  # a request that never finished (its process died)
-
-
-class IdempotencyMismatch(ApiError):
-    status = 400
-    type = "idempotency_error"
-
-
-class IdempotencyInProgress(ApiError):
-    status = 409
-    type = "idempotency_error"
 
 
 @dataclass(frozen=True)

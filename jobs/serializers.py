@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from .models import Job
@@ -87,6 +90,7 @@ class JobSerializer(serializers.Serializer):
         }
 
 
+@extend_schema_serializer(many=False)  # the list action answers one list object, not an array
 class JobListSerializer(serializers.Serializer):
     object = serializers.CharField(default="list")
     data = JobSerializer(many=True)
@@ -94,10 +98,15 @@ class JobListSerializer(serializers.Serializer):
     url = serializers.CharField()
 
 
+@extend_schema_field(OpenApiTypes.BINARY)  # a plain FileField is documented as a URI string
+class UploadField(serializers.FileField):
+    pass
+
+
 class JobCreateSerializer(serializers.Serializer):
     """Documents the multipart form; validation happens in services.job_create."""
 
-    file = serializers.FileField(help_text="The audio file: WAV, FLAC, MP3, OGG or M4A.")
+    file = UploadField(help_text="The audio file: WAV, FLAC, MP3, OGG or M4A.")
     tier = serializers.ChoiceField(choices=TIERS)
     type = serializers.ChoiceField(choices=["splitter"], required=False, default="splitter")
     format = serializers.ChoiceField(choices=FORMATS, required=False, default="wav")
@@ -114,3 +123,17 @@ class JobListQuerySerializer(serializers.Serializer):
                 {"ending_before": "Use starting_after or ending_before, not both."}
             )
         return attrs
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents accounts' Bearer key authentication in the OpenAPI document."""
+
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A secret key, sk_test_… or sk_live_…, from the dashboard.",
+        }

@@ -160,3 +160,75 @@ def csrf_failure(request: HttpRequest, reason: str = "", **kwargs):
     return _page_or_envelope(
         request, 403, "invalid_request_error", "Your form expired. Reload the page and retry."
     )
+
+
+# The OpenAPI document: every /v1 operation's error answers, in the envelope above.
+_ERROR_STATUSES = {
+    400: "Invalid parameters.",
+    401: "No API key, or a malformed, unknown, revoked or expired one.",
+    402: "Not enough credits for this live job.",
+    404: "No such job in this account and mode.",
+    406: "The Accept header asks for something other than JSON.",
+    409: "A request with this Idempotency-Key is still running.",
+    410: "The job's results have expired.",
+    413: "The upload is larger than the limit.",
+    415: "The body's content type is not multipart/form-data, form or JSON.",
+    429: "Too many requests; retry after Retry-After seconds.",
+}
+_STATUSES_BY_ACTION = {
+    "get": (400, 401, 406, 429),
+    "get_one": (401, 404, 406, 410, 429),
+    "post": (400, 401, 402, 406, 409, 413, 415, 429),
+}
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string"},
+                "message": {"type": "string"},
+                "param": {"type": "string"},
+                "request_id": {"type": "string", "nullable": True},
+            },
+            "required": ["type", "message", "request_id"],
+        }
+    },
+    "required": ["error"],
+}
+_REQUEST_ID = {
+    "description": "This request's id, also in error bodies: quote it to support.",
+    "required": True,
+    "schema": {"type": "string"},
+}
+
+
+def openapi_error_responses(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: document the error envelope and headers."""
+    result.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = _ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in ("get", "post") or not path.startswith("/v1/"):
+                continue
+            action = "get_one" if method == "get" and "{" in path else method
+            responses = operation.setdefault("responses", {})
+            for status in _STATUSES_BY_ACTION[action]:
+                headers = {"Request-Id": _REQUEST_ID}
+                if status == 429:
+                    headers["Retry-After"] = {
+                        "description": "Seconds to wait before the next request.",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    }
+                responses.setdefault(
+                    str(status),
+                    {
+                        "description": _ERROR_STATUSES[status],
+                        "headers": headers,
+                        "content": {"application/json": {"schema": ref}},
+                    },
+                )
+            for response in responses.values():
+                response.setdefault("headers", {}).setdefault("Request-Id", _REQUEST_ID)
+    return result

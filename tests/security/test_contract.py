@@ -1,0 +1,84 @@
+"""The API against its own OpenAPI document: schemathesis drives /v1 in-process."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import schemathesis
+import time_machine
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from btro.wsgi import application
+from tests.conftest import wav_bytes
+
+schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", application)
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """As Django's test client does: a request's end must not close the test's connection."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture
+def secret(test_key) -> str:
+    return test_key
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_answer_to_a_valid_key_conforms_to_the_document(case, secret):
+    case.call_and_validate(headers={"Authorization": f"Bearer {secret}"}, checks=CHECKS)
+
+
+@schema.parametrize()
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_answer_to_a_generated_key_conforms_to_the_document(case, db):
+    case.call_and_validate(checks=CHECKS)
+
+
+def test_a_real_job_conforms_when_created_queued_listed_and_finished(secret):
+    auth = {"Authorization": f"Bearer {secret}"}
+    create = schema["/v1/jobs/"]["POST"].Case(
+        body={"file": wav_bytes(0.5), "tier": "studio", "format": "flac"},
+        media_type="multipart/form-data",
+    )
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        response = create.call_and_validate(headers=auth, checks=CHECKS)
+        assert response.status_code == 201, response.text
+        job_id = response.json()["id"]
+        retrieve = schema["/v1/jobs/{id}/"]["GET"].Case(path_parameters={"id": job_id})
+        assert retrieve.call_and_validate(headers=auth, checks=CHECKS).json()["status"] == "queued"
+        clock.shift(timedelta(seconds=3))
+        done = retrieve.call_and_validate(headers=auth, checks=CHECKS).json()
+        assert done["status"] == "succeeded" and len(done["result"]["stems"]) == 6
+        listing = schema["/v1/jobs/"]["GET"].Case(query={"limit": 1})
+        page = listing.call_and_validate(headers=auth, checks=CHECKS).json()
+        assert [job["id"] for job in page["data"]] == [job_id]
+        for _ in range(5):  # the poll limit: a 429 with Retry-After, as documented
+            last = retrieve.call_and_validate(headers=auth, checks=CHECKS)
+        assert last.status_code == 429

@@ -45,8 +45,8 @@ class Chart:
     bars: list[Bar]
     ticks: list[Tick]
     days: list[DayLabel]
-    legend: list[tuple[str, str, float]]  # tier, color, total minutes
-    total: float
+    legend: list[tuple[str, str, str]]  # tier, color, total minutes as shown
+    total: str
     plot_left: int
     plot_right: int
     baseline: float
@@ -64,7 +64,10 @@ def _nice_ceiling(value: float) -> float:
 
 
 def _minutes(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".") if value < 10 else f"{value:.0f}"
+    """Minutes with the precision a reader needs: 120, 4.5, 0.03."""
+    if value >= 10:
+        return f"{value:.0f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value < 1 else f"{value:.1f}".rstrip("0.")
 
 
 def minutes_chart(
@@ -73,7 +76,8 @@ def minutes_chart(
     """Stacked bars of minutes per day, one colour per tier, oldest day on the left."""
     dates = [first_day + timedelta(days=i) for i in range(days)]
     per_day = [sum(minutes.get((day, tier), 0.0) for tier in tiers) for day in dates]
-    top = _nice_ceiling(max(per_day, default=0))
+    # Four gridline steps of a round size, so every label is a round number.
+    top = 4 * _nice_ceiling(max(per_day, default=0) / 4)
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
     slot = plot_w / days
@@ -109,7 +113,7 @@ def minutes_chart(
         if (days - 1 - i) % step == 0
     ]
     totals = {t: sum(minutes.get((d, t), 0.0) for d in dates) for t in tiers}
-    legend = [(t, TIER_COLORS.get(t, "#888"), round(totals[t], 1)) for t in tiers]
+    legend = [(t, TIER_COLORS.get(t, "#888"), _minutes(totals[t])) for t in tiers]
     return Chart(
         width=WIDTH,
         height=HEIGHT,
@@ -117,7 +121,7 @@ def minutes_chart(
         ticks=ticks,
         days=labels,
         legend=legend,
-        total=round(sum(totals.values()), 1),
+        total=_minutes(sum(totals.values())),
         plot_left=LEFT,
         plot_right=WIDTH - RIGHT,
         baseline=baseline,

@@ -31,6 +31,11 @@
     });
   });
 
+  // Filters apply as soon as one changes; the Filter button stays for browsers without JS.
+  document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+    form.addEventListener("change", function () { form.submit(); });
+  });
+
   // Forms that upload: show that something is happening.
   document.addEventListener("submit", function (event) {
     var form = event.target;

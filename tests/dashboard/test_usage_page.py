@@ -39,13 +39,14 @@ def test_usage_charts_live_audio_minutes_per_day_by_tier(browser_client, user):
     job(user, tier="studio", seconds=600, days_ago=40)  # before the chart's window
     job(user, tier="basic", seconds=600, livemode=False)
     chart = browser_client.get("/usage/").context["chart"]
-    assert chart.total == 3.0
+    assert chart.total == "3"
     assert dict((tier, total) for tier, _, total in chart.legend) == {
-        "basic": 1.0,
-        "pro": 2.0,
-        "studio": 0,
-        "vocal_remover": 0,
+        "basic": "1",
+        "pro": "2",
+        "studio": "0",
+        "vocal_remover": "0",
     }
+    assert [tick.label for tick in chart.ticks] == ["0", "0.5", "1", "1.5", "2"]
     assert len(chart.bars) == 2
     assert ["pro: 2 min" in bar.title for bar in chart.bars].count(True) == 1
 
@@ -53,7 +54,14 @@ def test_usage_charts_live_audio_minutes_per_day_by_tier(browser_client, user):
 def test_usage_in_test_mode_counts_only_test_jobs(browser_client, user):
     job(user, tier="basic", seconds=600, livemode=False)
     job(user, tier="pro", seconds=60)
-    assert browser_client.get("/usage/?mode=test").context["chart"].total == 10.0
+    assert browser_client.get("/usage/?mode=test").context["chart"].total == "10"
+
+
+def test_the_usage_chart_labels_short_test_audio_in_fractions_of_a_minute(browser_client, user):
+    job(user, tier="pro", seconds=2, livemode=False)
+    chart = browser_client.get("/usage/?mode=test").context["chart"]
+    assert chart.total == "0.03"
+    assert [tick.label for tick in chart.ticks] == ["0", "0.01", "0.02", "0.03", "0.04"]
 
 
 def test_the_usage_chart_is_an_inline_svg(browser_client, user):

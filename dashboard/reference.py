@@ -50,6 +50,8 @@ ERRORS = [
     ("authentication_error", "401", "No valid API key, or the key is malformed."),
     ("insufficient_credits", "402", "A live job costs more credits than the balance."),
     ("invalid_request_error", "404 / 410", "No such resource (404), or it has expired (410)."),
+    ("invalid_request_error", "406 / 415", "Accept is not JSON, or the body's type is not a form."),
+    ("idempotency_error", "409", "A request with this Idempotency-Key is still running."),
     ("invalid_request_error", "413", "The upload is larger than this server accepts."),
     ("rate_limit_exceeded", "429", "Too many requests; wait for the Retry-After header."),
     ("api_error", "5xx", "Something went wrong on our end."),
@@ -83,6 +85,7 @@ class Endpoint:
     body: list[Field]
     body_type: str
     responses: list[tuple[str, str]]
+    error_codes: list[tuple[str, str]]  # status, when it happens
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,9 @@ def reference_from_schema(schema: dict) -> Reference:
                     name=p["name"],
                     type=_type(p.get("schema", {}), schemas),
                     required=bool(p.get("required")),
-                    description=_describe(p["name"], p.get("schema", {}), {}),
+                    description=_describe(
+                        p["name"], p.get("schema", {}), {p["name"]: p.get("description", "")}
+                    ),
                     where=p.get("in", ""),
                 )
                 for p in op.get("parameters", [])
@@ -175,10 +180,13 @@ def reference_from_schema(schema: dict) -> Reference:
                 if ref:
                     body, body_type = _fields(_ref_name(ref), schemas), content_type
                     break
-            responses = [
-                (code, _type(next(iter(r.get("content", {}).values()), {}).get("schema", {}), {}))
-                for code, r in op.get("responses", {}).items()
-            ]
+            responses, error_codes = [], []
+            for code, answer in op.get("responses", {}).items():
+                if code.startswith(("4", "5")):
+                    error_codes.append((code, answer.get("description", "")))
+                    continue
+                content = next(iter(answer.get("content", {}).values()), {})
+                responses.append((code, _type(content.get("schema", {}), {})))
             endpoints.append(
                 Endpoint(
                     method=method.upper(),
@@ -189,6 +197,7 @@ def reference_from_schema(schema: dict) -> Reference:
                     body=body,
                     body_type=body_type,
                     responses=responses,
+                    error_codes=error_codes,
                 )
             )
     # Create, retrieve, list: the order of the quickstart.

@@ -31,12 +31,20 @@ class InsufficientCredits(Exception):
 
 @transaction.atomic
 def user_create(*, email: str, password: str | None = None) -> User:
-    """A new account with its free credit allowance and a first test key."""
+    """A new account with its free credit allowance."""
     user = User.objects.create_user(email=email, password=password)
     if settings.BTRO_FREE_CREDITS:
         credit_grant(user=user, amount=settings.BTRO_FREE_CREDITS, note="Free allowance")
-    api_key_create(user=user, mode="test", name="Default test key")
     return user
+
+
+@transaction.atomic
+def user_signup(*, email: str, password: str) -> tuple[User, ApiKey, str]:
+    """A new account and its first test key, whose secret is shown once, so the quickstart
+    works in the first minute."""
+    user = user_create(email=email, password=password)
+    key, secret = api_key_create(user=user, mode="test", name="Default test key")
+    return user, key, secret
 
 
 def user_get_or_create(*, email: str) -> User:

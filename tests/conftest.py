@@ -11,7 +11,7 @@ import soundfile as sf
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from accounts.services import api_key_create, user_create
+from accounts.services import api_key_create, user_signup
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -30,12 +30,13 @@ def _isolated(settings, tmp_path):
 
 @pytest.fixture
 def user(db):
-    return user_create(email="dev@example.com", password="a long passphrase 42")
+    """An account as sign-up leaves it: free credits and one test key."""
+    return user_signup(email="dev@example.com", password="a long passphrase 42")[0]
 
 
 @pytest.fixture
 def other_user(db):
-    return user_create(email="other@example.com", password="another passphrase 42")
+    return user_signup(email="other@example.com", password="another passphrase 42")[0]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -17,8 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django_ratelimit.decorators import ratelimit
 
 from accounts.models import ApiKey, User
-from accounts.selectors import api_key_list
-from accounts.services import api_key_roll, user_create
+from accounts.services import user_signup
 
 from ..forms import LoginForm, SignupForm
 from ..reveal import reveal_later
@@ -31,19 +30,11 @@ SIGNUP_FAILED = (
 
 
 def _signup(email: str, password: str) -> tuple[User, ApiKey, str] | None:
-    """A new account and the secret of its first test key, or None if the email is taken.
-
-    user_create makes the first test key but does not hand back its secret, which nobody has
-    seen yet; rolling it at once gives one we can show.
-    """
+    """A new account and the secret of its first test key, or None if the email is taken."""
     try:
-        with transaction.atomic():
-            user = user_create(email=email, password=password)
-            first = api_key_list(user=user).get(mode="test")
-            key, secret = api_key_roll(key=first, expire_in="now")
+        return user_signup(email=email, password=password)
     except IntegrityError:
         return None
-    return user, key, secret
 
 
 @sensitive_post_parameters("password")

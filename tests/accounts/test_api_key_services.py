@@ -8,7 +8,13 @@ from django.utils import timezone
 from accounts.keys import key_mode
 from accounts.models import ApiKey, User
 from accounts.selectors import api_key_authenticate, credit_balance
-from accounts.services import api_key_create, api_key_revoke, api_key_roll, api_key_touch
+from accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    api_key_roll,
+    api_key_touch,
+    user_signup,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -20,8 +26,10 @@ def test_the_database_holds_no_key_material(user):
     assert api_key_authenticate(secret=secret) == key
 
 
-def test_a_new_account_gets_a_test_key_and_its_free_credits(user, settings):
-    assert user.api_keys.filter(mode="test").count() == 1
+def test_a_new_account_gets_a_test_key_and_its_free_credits(settings):
+    user, key, secret = user_signup(email="new@example.com", password="a long passphrase 42")
+    assert list(user.api_keys.all()) == [key] and key.mode == "test"
+    assert api_key_authenticate(secret=secret) == key
     assert credit_balance(user=user) == settings.BTRO_FREE_CREDITS
 
 

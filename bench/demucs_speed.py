@@ -90,6 +90,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="timed track length")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--memory-seconds", type=float, default=600.0, help="0 to skip")
+    parser.add_argument(
+        "--memory-model",
+        choices=("full", "tiny"),
+        default="full",
+        help="tiny: the test model, for the part of memory that grows with track length",
+    )
     parser.add_argument("--tier", default="pro")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -135,20 +141,24 @@ def main() -> None:
                 )
             ratios.append(ours[-1] / theirs[-1])
             cpu_ratios.append(ours_cpu[-1] / theirs_cpu[-1])
-        print(f"wall ours   {spread(ours)}")
-        print(f"wall demucs {spread(theirs)}")
-        print(f"cpu  ours   {spread(ours_cpu)}")
-        print(f"cpu  demucs {spread(theirs_cpu)}")
-        for label, values in (("wall", ratios), ("cpu", cpu_ratios)):
-            print(
-                f"ratio ours/demucs ({label}) {statistics.mean(values):.3f} "
-                f"(per run {', '.join(f'{r:.3f}' for r in values)}; target <= 1.1)"
-            )
-        print(f"speed ours {args.seconds / statistics.mean(ours):.2f} s of audio per second")
+        if args.runs:
+            print(f"wall ours   {spread(ours)}")
+            print(f"wall demucs {spread(theirs)}")
+            print(f"cpu  ours   {spread(ours_cpu)}")
+            print(f"cpu  demucs {spread(theirs_cpu)}")
+            for label, values in (("wall", ratios), ("cpu", cpu_ratios)):
+                print(
+                    f"ratio ours/demucs ({label}) {statistics.mean(values):.3f} "
+                    f"(per run {', '.join(f'{r:.3f}' for r in values)}; target <= 1.1)"
+                )
+            print(f"speed ours {args.seconds / statistics.mean(ours):.2f} s of audio per second")
 
         if args.memory_seconds:
             long_track = tmp_path / "long.wav"
             write_track(long_track, args.memory_seconds)
+            if args.memory_model == "tiny":
+                model_dir = write_model_dir(tmp_path / "tiny", names=("htdemucs",))
+            print(f"memory: {args.memory_model} htdemucs")
             for name, command in [
                 ("ours", ours_command(long_track, tmp_path / "ol", model_dir, args.tier)),
                 ("demucs", demucs_command(long_track, tmp_path / "dl", model_dir)),

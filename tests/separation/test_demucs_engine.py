@@ -123,7 +123,7 @@ def test_the_output_equals_demucs_separator_for_the_same_model_and_settings(
 ) -> None:
     from demucs.api import Separator
 
-    audio = noise(4.0, 44100, 2)
+    audio = noise(2.5, 44100, 2)
     ours = DemucsEngine(model_dir, device="cpu", overlap=0.25, shifts=0, segment=1.5)
     theirs = Separator(model, repo=model_dir, device="cpu", shifts=0, overlap=0.25, segment=1.5)
 

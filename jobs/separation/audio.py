@@ -33,6 +33,9 @@ _SNDFILE_FORMATS = {
 }
 _WRITE_SUBTYPES = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_24"), "mp3": ("MP3", None)}
 _BLOCK = 1 << 18  # frames per read/write block: bounded extra memory per call
+# Beyond these, a small compressed file can decode to many gigabytes: refuse at probe.
+MAX_CHANNELS = 8
+MAX_SAMPLE_RATE = 192_000
 PROBE_TIMEOUT_S = 30.0
 DECODE_TIMEOUT_S = 600.0
 _UNREADABLE = "This file is not audio we can read (WAV, FLAC, MP3, OGG, or M4A/AAC with ffmpeg)."
@@ -54,7 +57,7 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError):
-        return _ffprobe(path)
+        return _check_shape(_ffprobe(path))
     fmt = _SNDFILE_FORMATS.get(info.format)
     if fmt is None:
         raise AudioError(f"Audio format {info.format} is not supported; use WAV, FLAC, MP3 or OGG.")
@@ -72,11 +75,24 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
         raise AudioError("The WAV file is truncated: it holds less audio than its header says.")
     if frames <= 0:
         raise AudioError("The file contains no audio.")
+    _check_shape(AudioInfo(fmt, int(info.samplerate), int(info.channels), frames, 0.0))
     if fmt != "mp3":
         _check_tail(path, frames)
     return AudioInfo(
         fmt, int(info.samplerate), int(info.channels), frames, frames / info.samplerate
     )
+
+
+def _check_shape(info: AudioInfo) -> AudioInfo:
+    if info.channels > MAX_CHANNELS:
+        raise AudioError(
+            f"The audio has {info.channels} channels; at most {MAX_CHANNELS} are supported."
+        )
+    if info.sample_rate > MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"The sample rate is {info.sample_rate} Hz; at most {MAX_SAMPLE_RATE} Hz is supported."
+        )
+    return info
 
 
 def decode(
@@ -151,10 +167,12 @@ def _check_tail(path: Path, frames: int) -> None:
 
 def _decode_sndfile(path: Path, info: AudioInfo, max_seconds: float | None) -> np.ndarray:
     limit = None if max_seconds is None else int(max_seconds * info.sample_rate) + 1
-    out = np.empty((info.frames + _BLOCK, info.channels), dtype=np.float32)
     n = 0
     try:
         with sf.SoundFile(str(path)) as f:
+            # Sized from what libsndfile opened, not from the probe (ffprobe may have named
+            # a file libsndfile refuses, with any channel count).
+            out = np.empty((info.frames + _BLOCK, f.channels), dtype=np.float32)
             while True:
                 if n + _BLOCK > len(out):  # the header undercounted: grow
                     out = np.concatenate([out, np.empty_like(out[: max(len(out) // 2, _BLOCK)])])
@@ -189,6 +207,8 @@ def _ffprobe(path: Path) -> AudioInfo:
     if run.returncode != 0 or not streams:
         raise AudioError(_UNREADABLE)
     stream = streams[0]
+    if stream.get("codec_name") in (None, "unknown", "none"):
+        raise AudioError(_UNREADABLE)  # a container ffmpeg knows around a codec it can't decode
     try:
         sample_rate = int(stream["sample_rate"])
         channels = int(stream["channels"])

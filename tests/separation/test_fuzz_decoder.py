@@ -225,3 +225,26 @@ def test_the_harness_reports_a_hang_and_a_crash(scratch):
     finally:
         sleeper.stop()
         killer.stop()
+
+
+# Found by bench/fuzz.py: libsndfile refuses these, ffprobe called them WAV with 30 305 and
+# 65 281 channels, and decode then asked numpy for 30 and 64 GiB (MemoryError).
+FOUND = {
+    "wav with 30305 channels": b"RIFF\xd0\x0c\x00\x00WAVEfmt \x10\x00\x00\x00\x03wav@\x1f\xd8"
+    b"\x00\x00\xfa\x00\x00\x08\x00 \x00facK\x18\x00\x00\x00\x01\x00\x00\x00\x8e\xce\x06k\x9a"
+    b"\x99\x99>\xc8\x00\x00\x00\x9a-\x99>2\x00\x00\x00data\x00\x00\x00\x00\xd0\xbd",
+    "rf64 with 65281 channels": b"RF64\xff\xff\xff\xffWAVEds64\x1c\x00\x00\x00\x10\x05\x00\x00"
+    b"\x00\x00\x00\x00\xb0\x04\x00\x00\x00\x00\x02\x00\x90\x01\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00fmt (\x00\x00\x00\xfe\x00\x01\xff@\x1f\x00\x00\xc0]\x00\x00\x03\x00\x18\x00\x16"
+    b"\x00\x18\x00\x04mp3\x01\x00\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x008\x9bqdata\xff"
+    b"\xff\xff\xff\xf3\xbe\xd9\x06\t",
+    "wav with 12 channels": _encode("WAV", "PCM_16", 0.05, 8000, 12),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOUND))
+def test_a_file_claiming_too_many_channels_is_refused_as_audio_error(child, scratch, case):
+    path = scratch / "found.bin"
+    path.write_bytes(FOUND[case])
+    out = child.run(str(path))
+    assert out.get("error") == "AudioError", out

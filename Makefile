@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install neural lint format migrate worker scheduler
+.PHONY: run test install neural models lint format migrate worker scheduler
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
+# The demucs engine's extras (PyTorch, demucs); `make test` installs them so CI tests that path.
+$(VENV)/.neural: $(VENV)/.installed requirements-neural.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-neural.txt
+	touch $@
+
+neural: $(VENV)/.neural
+
+# Downloads the official Demucs checkpoints into BTRO_MODEL_DIR (needs internet).
+models: neural
+	$(PY) manage.py fetch_models
+
 migrate: install
 	$(PY) manage.py migrate --noinput -v0
 
@@ -20,7 +31,7 @@ run: migrate
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py serve 127.0.0.1:$(PORT)
 
-test: install
+test: install neural
 	$(VENV)/bin/pytest
 
 worker: install

@@ -4,7 +4,6 @@ import io
 from datetime import timedelta
 from pathlib import Path
 
-import dramatiq
 import pytest
 import soundfile as sf
 import time_machine
@@ -19,18 +18,6 @@ from jobs.services import job_cost, job_run, job_sweep
 from tests.conftest import upload, wav_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def worker(settings):
-    settings.BTRO_JOB_MAX_ATTEMPTS = 2
-    broker = dramatiq.get_broker()
-    broker.flush_all()
-    worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
-    worker.start()
-    yield broker
-    worker.stop()
-    broker.flush_all()
 
 
 def run_all(broker):

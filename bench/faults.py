@@ -227,8 +227,8 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
             hit = _retrying(unfinished)
             events.append({"kind": f"{broker} restart", "at": time.time(), "jobs": sorted(hit)})
             restart_broker(broker, args.outage)
-        else:
-            hit = _retrying(unfinished)
+        else:  # the jobs being worked on while the database goes away
+            hit = _retrying(running)
             events.append({"kind": "postgres restart", "at": time.time(), "jobs": sorted(hit)})
             restart_postgres()
 
@@ -270,7 +270,10 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
                 "unfinished": sum(1 for i in event["jobs"] if not jobs[i].completed_at),
             }
         )
-    dramatiq_broker.flush_all()
+    try:
+        dramatiq_broker.flush_all()
+    except Exception:  # this process's connection died with the broker restart
+        pass
     return {
         "broker": broker,
         "repeat": repeat,

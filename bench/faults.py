@@ -1,19 +1,19 @@
-"""Faults under a burst of live jobs: real workers, real broker, real PostgreSQL.
+"""Faults under bursts of live jobs: real workers, real broker, real PostgreSQL.
 
 Not a test. For each broker (Redis, RabbitMQ) and each repeat: two `rundramatiq` worker
-groups and the `scheduler` run the fast fake engine on a burst of jobs, while this script
-SIGKILLs a worker group (twice, restarting it a second later), stops and restarts the
-broker, then restarts PostgreSQL. One job runs an engine that kills its process every time;
-it must end `failed` after BTRO_JOB_MAX_ATTEMPTS. Prints, per broker: jobs lost, completed
-twice, left queued after the recovery sweep, and recovery seconds (fault -> the jobs it
-hit are done), with the spread over repeats.
+groups and the `scheduler` run the fast fake engine on three bursts of jobs, one per
+fault: this script SIGKILLs a worker group (twice, restarting it a second later), then
+stops and restarts the broker, then restarts PostgreSQL. One job runs an engine that
+kills its process every time; it must end `failed` after BTRO_JOB_MAX_ATTEMPTS. Prints,
+per broker: jobs lost, completed twice, left queued after the recovery sweep, and recovery
+seconds (fault -> the jobs it hit are done), with the spread over repeats.
 
 WARNING: the broker and PostgreSQL restarts hit every user of the local Redis, RabbitMQ and
 PostgreSQL (each outage lasts a few seconds; Redis restarts empty). Use --no-restarts to
 kill workers only. The script uses a database of its own, `btro_faults` (re-created), Redis
 database 10 and a RabbitMQ vhost of its own, `btro_faults`.
 
-    python -m bench.faults                         # both brokers, 2 repeats: about 10 minutes
+    python -m bench.faults                         # both brokers, 2 repeats: about 12 minutes
     python -m bench.faults --brokers redis --repeats 1 --requeue 300
 """
 
@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,6 +169,7 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
     import dramatiq
     from django.core.files.storage import default_storage
     from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
 
     from accounts.models import CreditEntry
     from accounts.services import api_key_create, user_create
@@ -191,55 +193,63 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
     data = wav_bytes(0.5)
     time.sleep(3)  # workers up before the burst, so the first kill hits running jobs
 
-    start = time.time()
-    ids = [
-        job_create(api_key=key, upload=SimpleUploadedFile("b.wav", data), tier="basic").id
-        for _ in range(args.jobs)
-    ]
-    suicidal = job_create(api_key=key, upload=SimpleUploadedFile("s.wav", data), tier="studio").id
-
-    def unfinished() -> set[str]:
-        return set(Job.objects.filter(pk__in=ids, status="queued").values_list("pk", flat=True))
-
-    def running() -> set[str]:
-        return set(
-            Job.objects.filter(pk__in=ids, status="queued")
-            .exclude(claim="")
-            .values_list("pk", flat=True)
-        )
-
-    schedule = [(2.0, "kill"), (7.0, "kill")]
+    # One burst per kind of fault, each run to its end, so recoveries do not overlap.
+    phases = [("kill", (2.0, 7.0))]
     if args.restarts:
-        schedule += [(12.0, "broker"), (22.0, "postgres")]
+        phases += [("broker", (3.0,)), ("postgres", (3.0,))]
+    start = time.time()
+    ids: list[str] = []
+    suicidal = job_create(api_key=key, upload=SimpleUploadedFile("s.wav", data), tier="studio").id
     events = []
-    for at, kind in schedule:
-        while time.time() - start < at:
-            fleet.supervise()
-            time.sleep(0.1)
-        if kind == "kill":
-            victim = random.choice(["a", "b"])
-            hit = _retrying(running)
-            fleet.kill(victim)
-            events.append({"kind": f"kill {victim}", "at": time.time(), "jobs": sorted(hit)})
-            time.sleep(1.0)
-            fleet.spawn(victim)
-        elif kind == "broker":
-            hit = _retrying(unfinished)
-            events.append({"kind": f"{broker} restart", "at": time.time(), "jobs": sorted(hit)})
-            restart_broker(broker, args.outage)
-        else:  # the jobs being worked on while the database goes away
-            hit = _retrying(running)
-            events.append({"kind": "postgres restart", "at": time.time(), "jobs": sorted(hit)})
-            restart_postgres()
+    for kind, offsets in phases:
+        burst_start = time.time()
+        burst = [
+            job_create(api_key=key, upload=SimpleUploadedFile("b.wav", data), tier="basic").id
+            for _ in range(args.jobs)
+        ]
+        ids += burst
 
-    # Recovery: the sweep requeues dead runs after STALE s and lost messages after REQUEUE s.
-    deadline = time.time() + args.stale + args.requeue + 4 * args.sweep + 60
-    while time.time() < deadline:
-        fleet.supervise()
-        pending = _retrying(
-            lambda: Job.objects.filter(pk__in=[*ids, suicidal], status="queued").count()
-        )
-        if not pending:
+        def unfinished(burst=burst) -> set[str]:
+            return set(
+                Job.objects.filter(pk__in=burst, status="queued").values_list("pk", flat=True)
+            )
+
+        def running(burst=burst) -> set[str]:
+            alive = timezone.now() - timedelta(seconds=5)  # not runs already dead
+            return set(
+                Job.objects.filter(pk__in=burst, status="queued", heartbeat_at__gt=alive)
+                .exclude(claim="")
+                .values_list("pk", flat=True)
+            )
+
+        for at in offsets:
+            while time.time() - burst_start < at:
+                fleet.supervise()
+                time.sleep(0.1)
+            if kind == "kill":
+                victim = random.choice(["a", "b"])
+                hit = _retrying(running)
+                fleet.kill(victim)
+                events.append({"kind": f"kill {victim}", "at": time.time(), "jobs": sorted(hit)})
+                time.sleep(1.0)
+                fleet.spawn(victim)
+            elif kind == "broker":  # what is queued or running when the broker goes
+                hit = _retrying(unfinished)
+                events.append({"kind": f"{broker} restart", "at": time.time(), "jobs": sorted(hit)})
+                restart_broker(broker, args.outage)
+            else:  # the jobs being worked on while the database goes away
+                hit = _retrying(running)
+                events.append({"kind": "postgres restart", "at": time.time(), "jobs": sorted(hit)})
+                restart_postgres()
+        # Recovery: the sweep requeues dead runs after STALE s, lost messages after REQUEUE s.
+        deadline = time.time() + args.stale + args.requeue + 4 * args.sweep + 60
+        while time.time() < deadline:
+            fleet.supervise()
+            if not _retrying(lambda burst=burst: unfinished(burst)):
+                break
+            time.sleep(0.5)
+    while time.time() < deadline:  # the suicidal job, if still going
+        if _retrying(lambda: Job.objects.filter(pk=suicidal, status="queued").count()) == 0:
             break
         time.sleep(0.5)
     fleet.stop()
@@ -301,10 +311,12 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
         },
         "recovery": recovery,
         "unexpected_exits": fleet.unexpected_exits,
-        "burst_seconds": max(
-            (j.completed_at.timestamp() for j in jobs.values() if j.completed_at), default=start
-        )
-        - start,
+        "burst_seconds": (
+            max(
+                (j.completed_at.timestamp() for j in jobs.values() if j.completed_at), default=start
+            )
+            - start
+        ),
     }
 
 
@@ -367,7 +379,7 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
                 for r in runs
             )
         )
-        print(f"  burst done in {spread([r['burst_seconds'] for r in runs])} s")
+        print(f"  all bursts done in {spread([r['burst_seconds'] for r in runs])} s")
         exits = [x for r in runs for x in r["unexpected_exits"]]
         if exits:
             print(f"  processes that exited by themselves (restarted): {exits}")

@@ -39,6 +39,16 @@ import numpy as np
 from jobs.separation import AudioError
 from jobs.separation.audio import decode, probe
 max_seconds = float(sys.argv[2])
+def peak_mb():
+    # VmHWM is this address space's own peak; ru_maxrss survives exec and would report
+    # the parent's (a test process that loaded PyTorch is already past the limit).
+    try:
+        for row in open("/proc/self/status"):
+            if row.startswith("VmHWM:"):
+                return int(row.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 for line in sys.stdin:
     out = {"ok": False}
     try:
@@ -51,7 +61,7 @@ for line in sys.stdin:
         out.update(error="AudioError", message=str(exc))
     except BaseException as exc:
         out.update(error=type(exc).__name__, message=traceback.format_exc()[-2000:])
-    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["maxrss_mb"] = peak_mb()
     print(json.dumps(out), flush=True)
 """
 

@@ -50,13 +50,13 @@ def secret(test_key) -> str:
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_every_answer_to_a_valid_key_conforms_to_the_document(case, secret):
     case.call_and_validate(headers={"Authorization": f"Bearer {secret}"}, checks=CHECKS)
 
 
 @schema.parametrize()
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_every_answer_to_a_generated_key_conforms_to_the_document(case, db):
     case.call_and_validate(checks=CHECKS)
 

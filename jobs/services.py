@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -239,14 +240,14 @@ def _input_path(job: Job) -> Iterator[str]:
             yield tmp.name
 
 
-_process: SeparationProcess | None = None
+_local = threading.local()
 
 
 def _separation_process() -> SeparationProcess:
-    global _process
-    if _process is None:
-        _process = SeparationProcess()
-    return _process
+    """One separation child per worker thread: tasks of two threads must never share a pipe."""
+    if not hasattr(_local, "process"):
+        _local.process = SeparationProcess()
+    return _local.process
 
 
 def job_run(*, job_id: str) -> None:
@@ -261,7 +262,10 @@ def job_run(*, job_id: str) -> None:
         if progress is None or progress - last["progress"] >= 2:
             if progress is not None:
                 last["progress"] = progress
-            job_heartbeat(job=job, progress=progress)
+            try:
+                job_heartbeat(job=job, progress=progress)
+            except DatabaseError:  # a database blip must not stop the separation
+                logger.warning("job %s: heartbeat failed", job.id, exc_info=True)
 
     try:
         with tempfile.TemporaryDirectory() as out_dir, _input_path(job) as input_path:

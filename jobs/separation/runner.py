@@ -130,14 +130,27 @@ class SeparationProcess:
         timeout: float,
         on_progress: Callable[[float | None], None] = lambda p: None,
     ) -> Outcome:
-        """Run `task` in the child; `on_progress(None)` is a heartbeat while nothing is said."""
+        """Run `task` in the child; `on_progress(None)` is a heartbeat while nothing is said.
+
+        If anything goes wrong on this side (a failing callback included), the child is
+        stopped: its late answer must never be read as the answer to the next task.
+        """
         self._ensure_started()
+        try:
+            kind, payload = self._exchange(task, timeout, on_progress)
+        except BaseException:
+            self.stop()
+            raise
+        if kind == "error":
+            raise payload  # the child answered, so it is ready for the next task
+        return payload
+
+    def _exchange(self, task: Task, timeout: float, on_progress) -> tuple[str, object]:
         self._conn.send(task)
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self.stop()
                 raise TimedOut(f"Separation took longer than the {timeout:.0f} s limit.")
             try:
                 ready = self._conn.poll(min(remaining, HEARTBEAT_SECONDS))
@@ -153,11 +166,8 @@ class SeparationProcess:
             kind = message[0]
             if kind == "progress":
                 on_progress(message[1])
-            elif kind == "done":
-                return message[1]
-            elif kind == "error":
-                raise message[1]
+            elif kind in ("done", "error"):
+                return kind, message[1]
             else:
                 code = self._process.exitcode if self._process else None
-                self.stop()
                 raise ChildCrashed(f"The separation process died (exit code {code}).")

@@ -207,6 +207,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
+    "PREPROCESSING_HOOKS": ["jobs.urls.drop_slashed_twins"],
     "TITLE": "BTRO API",
     "DESCRIPTION": "Audio source separation: post a song, poll the job, download its stems.",
     "VERSION": "1.0.0",

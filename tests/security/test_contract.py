@@ -63,7 +63,7 @@ def test_every_answer_to_a_generated_key_conforms_to_the_document(case, db):
 
 def test_a_real_job_conforms_when_created_queued_listed_and_finished(secret):
     auth = {"Authorization": f"Bearer {secret}"}
-    create = schema["/v1/jobs/"]["POST"].Case(
+    create = schema["/v1/jobs"]["POST"].Case(
         body={"file": wav_bytes(0.5), "tier": "studio", "format": "flac"},
         media_type="multipart/form-data",
     )
@@ -71,12 +71,12 @@ def test_a_real_job_conforms_when_created_queued_listed_and_finished(secret):
         response = create.call_and_validate(headers=auth, checks=CHECKS)
         assert response.status_code == 201, response.text
         job_id = response.json()["id"]
-        retrieve = schema["/v1/jobs/{id}/"]["GET"].Case(path_parameters={"id": job_id})
+        retrieve = schema["/v1/jobs/{id}"]["GET"].Case(path_parameters={"id": job_id})
         assert retrieve.call_and_validate(headers=auth, checks=CHECKS).json()["status"] == "queued"
         clock.shift(timedelta(seconds=3))
         done = retrieve.call_and_validate(headers=auth, checks=CHECKS).json()
         assert done["status"] == "succeeded" and len(done["result"]["stems"]) == 6
-        listing = schema["/v1/jobs/"]["GET"].Case(query={"limit": 1})
+        listing = schema["/v1/jobs"]["GET"].Case(query={"limit": 1})
         page = listing.call_and_validate(headers=auth, checks=CHECKS).json()
         assert [job["id"] for job in page["data"]] == [job_id]
         for _ in range(5):  # the poll limit: a 429 with Retry-After, as documented

@@ -137,7 +137,9 @@ BTRO_JOB_MAX_ATTEMPTS = env.int("BTRO_JOB_MAX_ATTEMPTS", default=3)
 # A running job's worker reports every 5 s; silence past STALE means it died.
 BTRO_STALE_JOB_SECONDS = env.int("BTRO_STALE_JOB_SECONDS", default=30)
 # A queued job no worker has taken for this long may have lost its message: send another.
-BTRO_REQUEUE_SECONDS = env.int("BTRO_REQUEUE_SECONDS", default=300)
+# (45 s keeps recovery from a broker that lost its messages under a minute; a job waiting
+# longer in a long queue gets a duplicate message, which its claim makes harmless.)
+BTRO_REQUEUE_SECONDS = env.int("BTRO_REQUEUE_SECONDS", default=45)
 BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=10)
 
 # Engines: one default, optionally one per tier (e.g. BTRO_ENGINE_BY_TIER=basic=dsp,pro=demucs)

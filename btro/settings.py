@@ -230,6 +230,10 @@ LOGGING = {
     "loggers": {"django.server": {"level": "WARNING"}},
 }
 
+if env.bool("BTRO_SECURE", default=False) and SECRET_KEY.startswith("insecure-dev-key"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("BTRO_SECURE=true needs a SECRET_KEY of your own.")
 if not DEBUG and env.bool("BTRO_SECURE", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True

@@ -1,9 +1,12 @@
+import logging
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from jobs.tasks import sweep
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -17,7 +20,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, once: bool, **options):
         while True:
-            sweep.send()
+            try:
+                sweep.send()
+            except Exception:  # a broker outage: keep trying, the sweep is idempotent
+                if once:
+                    raise
+                logger.exception("could not send the sweep; retrying")
             if once:
                 return
             time.sleep(settings.BTRO_SWEEP_INTERVAL_SECONDS)

@@ -107,6 +107,14 @@ def _probe_upload(upload: UploadedFile) -> AudioInfo:
             f"The audio lasts {info.duration / 60:.1f} minutes; the limit is {limit / 60:g}.",
             param="file",
         )
+    # Decoded size, not length, is what costs memory: 20 min of 8-channel 192 kHz is 7 GB.
+    if info.frames * info.channels > settings.BTRO_MAX_DECODED_SAMPLES:
+        raise InvalidParameter(
+            f"The audio is too large to separate: {info.channels} channels at "
+            f"{info.sample_rate} Hz for {info.duration / 60:.1f} minutes. "
+            "Send stereo at 44.1 or 48 kHz.",
+            param="file",
+        )
     return info
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from jobs.models import Job
-from tests.conftest import upload
+from tests.conftest import upload, wav_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -101,3 +101,11 @@ def test_audio_longer_than_the_duration_limit_is_refused(api, settings):
 def test_hostile_filenames_are_reduced_to_a_plain_name(api):
     body = post(api, file=upload("../../etc/passwd\x00.wav"), tier="basic").json()
     assert body["filename"] == "passwd.wav"
+
+
+def test_audio_too_large_once_decoded_is_refused_whatever_its_length(api, settings):
+    settings.BTRO_MAX_DECODED_SAMPLES = 44100  # one second of mono
+    data = wav_bytes(seconds=1.0, channels=2)
+    response = post(api, file=upload("wide.wav", data), tier="pro")
+    error = assert_error(response, 400, "invalid_parameter", "file")
+    assert "2 channels at 44100 Hz" in error["message"]

@@ -1,5 +1,6 @@
 import logging
-import time
+import threading
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -7,6 +8,17 @@ from django.core.management.base import BaseCommand
 from jobs.tasks import sweep
 
 logger = logging.getLogger(__name__)
+
+
+def repeat_every(interval: float, action: Callable[[], object], stop: threading.Event) -> None:
+    """Run `action` every `interval` seconds until `stop`; a failure is logged and retried."""
+    while True:
+        try:
+            action()
+        except Exception:  # a broker or database outage: the sweep is idempotent, try again
+            logger.exception("the sweep failed; trying again in %s s", interval)
+        if stop.wait(interval):
+            return
 
 
 class Command(BaseCommand):
@@ -19,13 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="Send one sweep and exit.")
 
     def handle(self, *args, once: bool, **options):
-        while True:
-            try:
-                sweep.send()
-            except Exception:  # a broker outage: keep trying, the sweep is idempotent
-                if once:
-                    raise
-                logger.exception("could not send the sweep; retrying")
-            if once:
-                return
-            time.sleep(settings.BTRO_SWEEP_INTERVAL_SECONDS)
+        if once:
+            sweep.send()
+            return
+        repeat_every(settings.BTRO_SWEEP_INTERVAL_SECONDS, sweep.send, threading.Event())

@@ -1,4 +1,3 @@
-import logging
 import threading
 
 import dramatiq
@@ -7,17 +6,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from dramatiq import Worker
 
+from jobs.management.commands.scheduler import repeat_every
 from jobs.services import job_sweep
-
-logger = logging.getLogger(__name__)
-
-
-def sweep_forever(interval: float, stop: threading.Event) -> None:
-    while not stop.wait(interval):
-        try:
-            job_sweep()
-        except Exception:
-            logger.exception("sweep failed; trying again in %s s", interval)
 
 
 class Command(BaseCommand):
@@ -43,7 +33,7 @@ class Command(BaseCommand):
             worker.start()
             interval = settings.BTRO_SWEEP_INTERVAL_SECONDS
             threading.Thread(
-                target=sweep_forever, args=(interval, stop), daemon=True, name="sweep"
+                target=repeat_every, args=(interval, job_sweep, stop), daemon=True, name="sweep"
             ).start()
             self.stderr.write("Embedded worker started (set BROKER_URL to run workers apart).")
         try:

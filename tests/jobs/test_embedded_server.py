@@ -1,0 +1,111 @@
+"""`make run`'s embedded default, as a user meets it: one process, nothing configured,
+and a live job goes from upload to downloadable stems."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import soundfile as sf
+
+from tests.conftest import wav_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ("DATABASE_URL", "BROKER_URL", "CACHE_URL", "MEDIA_ROOT", "AWS_STORAGE_BUCKET_NAME")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manage(*args: str, env: dict, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        **kwargs,
+    )
+
+
+def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = io.BytesIO()
+    for name, value in fields.items():
+        body.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        )
+        body.write(f"{value}\r\n".encode())
+    body.write(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+    )
+    body.write(data + f"\r\n--{boundary}--\r\n".encode())
+    return body.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+def call(url: str, key: str, data: bytes | None = None, content_type: str = "") -> dict:
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    request.add_header("Authorization", f"Bearer {key}")
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def test_with_nothing_configured_one_process_serves_and_runs_a_live_job(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG and not k.startswith("BTRO_")}
+    env["BTRO_VAR_DIR"] = str(tmp_path / "var")
+    manage("migrate", "--noinput", env=env)
+    key = manage("create_api_key", "--email", "me@example.com", "--mode", "live", env=env)
+    key = key.stdout.strip()
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/v1/openapi.json", timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.3)
+        body, content_type = multipart({"tier": "pro"}, "song.wav", wav_bytes(3.0))
+        job = call(f"{base}/v1/jobs", key, body, content_type)
+        assert job["id"].startswith("job_") and job["livemode"] is True
+        deadline = time.monotonic() + 90
+        while job["status"] == "queued":
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(2)
+            job = call(f"{base}/v1/jobs/{job['id']}", key)
+        assert job["status"] == "succeeded", job
+        assert job["result"]["engine"] == "dsp"
+        for stem in ("vocals", "drums", "bass", "other"):
+            url = job["result"]["stems"][stem]["url"]
+            audio, rate = sf.read(io.BytesIO(urllib.request.urlopen(url, timeout=30).read()))
+            assert len(audio) == 3 * 44100 and rate == 44100
+    finally:
+        server.terminate()
+        server.wait(20)

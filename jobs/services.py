@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.services import InsufficientCredits, credit_charge, credit_refund
-from btro.errors import InvalidParameter, PayloadTooLarge, PaymentRequired
+from btro.errors import InvalidParameter, PaymentRequired
 
 from .engines import engine_name_for, engine_options
 from .idempotency import idempotency_purge
@@ -34,6 +34,7 @@ from .samples import test_result
 from .separation import TIER_STEMS, TIERS, AudioError, SeparationError
 from .separation.audio import FORMATS, AudioInfo, probe
 from .separation.runner import ChildCrashed, SeparationProcess, Task, TimedOut
+from .uploads import too_large
 
 logger = logging.getLogger(__name__)
 JOB_TYPES = ("splitter",)
@@ -73,11 +74,7 @@ def _validate(*, upload: UploadedFile | None, tier: str | None, type: str | None
             param="file",
         )
     if upload.size > settings.BTRO_MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(upload_too_large_message(), param="file")
-
-
-def upload_too_large_message() -> str:
-    return f"The file is larger than the {settings.BTRO_MAX_UPLOAD_BYTES // 2**20} MB limit."
+        raise too_large()
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from btro.errors import PayloadTooLarge
 _FORM_OVERHEAD = 64 * 1024
 
 
-def _too_large() -> PayloadTooLarge:
+def too_large() -> PayloadTooLarge:
     limit = settings.BTRO_MAX_UPLOAD_BYTES
     return PayloadTooLarge(f"The file is larger than the {limit // 2**20} MB limit.", param="file")
 
@@ -25,7 +25,7 @@ class SizeLimitUploadHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         self.received += len(raw_data)
         if self.received > settings.BTRO_MAX_UPLOAD_BYTES:
-            raise _too_large()
+            raise too_large()
         return raw_data
 
     def file_complete(self, file_size: int) -> None:
@@ -36,5 +36,5 @@ def limit_upload_size(request: HttpRequest) -> None:
     """Check the declared length first, then count what actually arrives."""
     declared = int(request.META.get("CONTENT_LENGTH") or 0)
     if declared > settings.BTRO_MAX_UPLOAD_BYTES + _FORM_OVERHEAD:
-        raise _too_large()
+        raise too_large()
     request.upload_handlers.insert(0, SizeLimitUploadHandler(request))

@@ -21,7 +21,7 @@ from accounts.services import user_signup
 
 from ..forms import LoginForm, SignupForm
 from ..reveal import reveal_later
-from ..throttle import THROTTLED_MESSAGE, login_blocked, login_failed, posted_email, rate_for
+from ..throttle import THROTTLED_MESSAGE, LoginAttempt, posted_email, rate_for
 
 SIGNUP_FAILED = (
     "We could not create an account with these details. "
@@ -65,22 +65,24 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 class LoginView(auth_views.LoginView):
-    """Failed attempts are counted per address and per email; past the limit, a 429."""
+    """Attempts are counted per email and address, per address and per email before the
+    password is checked; the right password takes its attempt back. Past a limit, a 429."""
 
     form_class = LoginForm
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if login_blocked(request):
+        self.attempt = LoginAttempt(request)
+        if self.attempt.blocked:
             # An unbound form: checking the password of a blocked attempt would defeat the limit.
             form = self.form_class(request, initial={"username": request.POST.get("username")})
             context = self.get_context_data(form=form, form_error=THROTTLED_MESSAGE)
             return self.render_to_response(context, status=429)
         return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form: LoginForm) -> HttpResponse:
-        login_failed(self.request)
-        return super().form_invalid(form)
+    def form_valid(self, form: LoginForm) -> HttpResponse:
+        self.attempt.refund()
+        return super().form_valid(form)
 
 
 class LogoutView(auth_views.LogoutView):

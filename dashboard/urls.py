@@ -1,38 +1,45 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import URLPattern, path
+from django.views.decorators.cache import never_cache
 
 from .views import auth, jobs, keys, pages
 
+
+def page(route: str, view, name: str) -> URLPattern:
+    """A dashboard route. Its pages hold secrets, CSRF tokens and account data: never cached."""
+    return path(route, never_cache(view), name=name)
+
+
 app_name = "dashboard"
 urlpatterns = [
-    path("", pages.home, name="home"),
-    path("signup/", auth.signup, name="signup"),
-    path("login/", auth.LoginView.as_view(), name="login"),
-    path("logout/", auth.LogoutView.as_view(), name="logout"),
-    path("password-reset/", auth.PasswordResetView.as_view(), name="password_reset"),
-    path(
+    page("", pages.home, name="home"),
+    page("signup/", auth.signup, name="signup"),
+    page("login/", auth.LoginView.as_view(), name="login"),
+    page("logout/", auth.LogoutView.as_view(), name="logout"),
+    page("password-reset/", auth.PasswordResetView.as_view(), name="password_reset"),
+    page(
         "password-reset/sent/",
         auth_views.PasswordResetDoneView.as_view(),
         name="password_reset_done",
     ),
-    path(
+    page(
         "reset/<uidb64>/<token>/",
         auth.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
-    path(
+    page(
         "reset/done/",
         auth_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
-    path("keys/", keys.keys, name="keys"),
-    path("keys/create/", keys.key_create, name="key_create"),
-    path("keys/<int:key_id>/roll/", keys.key_roll, name="key_roll"),
-    path("keys/<int:key_id>/revoke/", keys.key_revoke, name="key_revoke"),
-    path("jobs/", jobs.job_list, name="jobs"),
-    path("jobs/<str:job_id>/", jobs.job_detail, name="job"),
-    path("jobs/<str:job_id>/poll/", jobs.job_poll, name="job_poll"),
-    path("try/", jobs.try_it, name="try"),
-    path("usage/", pages.usage, name="usage"),
-    path("docs/", pages.reference, name="reference"),
+    page("keys/", keys.keys, name="keys"),
+    page("keys/create/", keys.key_create, name="key_create"),
+    page("keys/<int:key_id>/roll/", keys.key_roll, name="key_roll"),
+    page("keys/<int:key_id>/revoke/", keys.key_revoke, name="key_revoke"),
+    page("jobs/", jobs.job_list, name="jobs"),
+    page("jobs/<str:job_id>/", jobs.job_detail, name="job"),
+    page("jobs/<str:job_id>/poll/", jobs.job_poll, name="job_poll"),
+    page("try/", jobs.try_it, name="try"),
+    page("usage/", pages.usage, name="usage"),
+    page("docs/", pages.reference, name="reference"),
 ]

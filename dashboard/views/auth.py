@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django_ratelimit.decorators import ratelimit
@@ -39,7 +38,6 @@ def _signup(email: str, password: str) -> tuple[User, ApiKey, str] | None:
 
 @sensitive_post_parameters("password")
 @csrf_protect
-@never_cache
 @ratelimit(key="ip", rate=rate_for("BTRO_RATE_SIGNUP_IP"), method="POST", block=False)
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:

@@ -12,7 +12,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from accounts.models import ApiKey, User
@@ -103,7 +102,6 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 
 
 @login_required
-@never_cache
 def job_poll(request: HttpRequest, job_id: str) -> JsonResponse:
     """The Job object for the page's poller, with the browser session as credentials."""
     try:

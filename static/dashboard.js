@@ -50,7 +50,7 @@
   // Job page: poll the dashboard's JSON endpoint every 2 s while the job is queued.
   var state = document.getElementById("job-state");
   if (state && state.getAttribute("data-status") === "queued") {
-    var bar = state.querySelector(".progress-bar");
+    var bar = state.querySelector("progress");
     var text = state.querySelector("[data-progress-text]");
     var poll = function () {
       fetch(state.getAttribute("data-poll-url"), { credentials: "same-origin", cache: "no-store" })
@@ -58,7 +58,7 @@
         .then(function (job) {
           if (!job) return;
           if (job.status !== "queued") { window.location.reload(); return; }
-          if (bar) bar.style.width = job.progress + "%";
+          if (bar) bar.value = job.progress;
           if (text) text.textContent = job.progress ? "Separating… " + job.progress + "%" : "Queued…";
         })
         .catch(function () {})

@@ -45,16 +45,60 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+# Each page reports what its Content-Security-Policy blocked, as the browser sees it.
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.reportCspViolation(
+  `${e.violatedDirective} blocked ${e.blockedURI || "inline"} on ${e.documentURI}`));
+"""
+
+
 def _new_page(browser, live_server, viewport):
     context = browser.new_context(base_url=live_server.url, viewport=viewport)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.csp_problems = []
+
+    def report_violation(text: str) -> None:
+        page.csp_problems.append(text)
+
+    def check_console(message) -> None:
+        if "Content Security Policy" in message.text:
+            page.csp_problems.append(message.text)
+
+    def check_document(response) -> None:
+        if response.request.is_navigation_request() and response.status < 300:
+            if "content-security-policy" not in response.headers:
+                page.csp_problems.append(f"no Content-Security-Policy on {response.url}")
+
+    context.expose_function("reportCspViolation", report_violation)
+    context.add_init_script(REPORT_VIOLATIONS)
+    page.on("console", check_console)
+    page.on("response", check_document)
     return context, page
+
+
+def settle(page) -> None:
+    """Lets the page run its queued tasks, so violations already made have been reported."""
+    page.evaluate("() => new Promise((resolve) => setTimeout(resolve, 0))")
+
+
+def _without_csp_problems(page) -> None:
+    settle(page)
+    assert page.csp_problems == [], "\n".join(page.csp_problems)
 
 
 @pytest.fixture
 def page(browser, live_server, transactional_db):
+    context, page = _new_page(browser, live_server, DESKTOP)
+    yield page
+    _without_csp_problems(page)
+    context.close()
+
+
+@pytest.fixture
+def unchecked_page(browser, live_server, transactional_db):
+    """A page whose CSP problems are for the test to look at."""
     context, page = _new_page(browser, live_server, DESKTOP)
     yield page
     context.close()
@@ -64,6 +108,7 @@ def page(browser, live_server, transactional_db):
 def phone(browser, live_server, transactional_db):
     context, page = _new_page(browser, live_server, PHONE)
     yield page
+    _without_csp_problems(page)
     context.close()
 
 

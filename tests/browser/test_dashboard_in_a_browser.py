@@ -8,7 +8,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
+from tests.browser.conftest import settle
 from tests.conftest import wav_bytes
 
 PASSWORD = "a long passphrase 42"
@@ -24,6 +26,18 @@ def api_status(base_url: str, secret: str) -> int:
             return response.status
     except urllib.error.HTTPError as err:
         return err.code
+
+
+# The policy forbids eval, so waits are promises or selectors, never wait_for_function strings.
+PLAYED = """() => new Promise((resolve) => {
+  const audio = document.querySelector("audio");
+  if (audio.currentTime > 0) resolve();
+  else audio.addEventListener("timeupdate", resolve, { once: true });
+})"""
+
+
+def all_waveforms_drawn(page) -> None:
+    expect(page.locator("canvas.waveform:not([data-drawn])")).to_have_count(0, timeout=15_000)
 
 
 def sign_up(page, email: str = "dev@example.com") -> str:
@@ -84,12 +98,10 @@ def test_a_new_user_takes_a_key_rolls_it_hears_a_job_and_revokes_the_key(
     assert page.locator("audio").count() == 4
     page.wait_for_selector("canvas.waveform[data-drawn=true]")
     page.evaluate("document.querySelector('audio').play()")
-    page.wait_for_function("document.querySelector('audio').currentTime > 0")
+    page.evaluate(PLAYED)
     assert page.evaluate("!document.querySelector('audio').paused")
     page.evaluate("document.querySelector('audio').pause()")
-    page.wait_for_function(
-        "[...document.querySelectorAll('canvas.waveform')].every(c => c.dataset.drawn)"
-    )
+    all_waveforms_drawn(page)
     screenshot(page, "06-job-with-players")
     download = page.locator("a:has-text('Download')").first.get_attribute("href")
     assert download.startswith(f"{base}/v1/files/")
@@ -144,8 +156,15 @@ def test_the_job_page_with_players_fits_a_phone_screen(phone, screenshot, tmp_pa
     phone.set_input_files("input[type=file]", str(track))
     phone.click("button:has-text('Separate')")
     phone.wait_for_selector("[data-testid=job-status] .status-succeeded", timeout=20_000)
-    phone.wait_for_function(
-        "[...document.querySelectorAll('canvas.waveform')].every(c => c.dataset.drawn)"
-    )
+    all_waveforms_drawn(phone)
     assert fits(phone)
     screenshot(phone, "phone-job")
+
+
+def test_the_policy_blocks_an_inline_style_and_the_browser_tests_see_it(unchecked_page):
+    unchecked_page.goto("/login/")
+    assert unchecked_page.csp_problems == []
+    unchecked_page.evaluate("document.body.setAttribute('style', 'color: red')")
+    settle(unchecked_page)
+    assert any("style-src" in problem for problem in unchecked_page.csp_problems)
+    assert unchecked_page.evaluate("getComputedStyle(document.body).color") != "rgb(255, 0, 0)"

@@ -96,7 +96,7 @@ def test_the_job_page_shows_the_job_as_the_api_returns_it(browser_client, test_k
 def test_a_running_job_page_polls_and_shows_progress(browser_client, test_key):
     job = create(test_key)
     page = browser_client.get(f"/jobs/{job}/").content.decode()
-    assert 'data-status="queued"' in page and "progressbar" in page
+    assert 'data-status="queued"' in page and "<progress" in page
     poll = browser_client.get(f"/jobs/{job}/poll/").json()
     assert (poll["id"], poll["status"], poll["progress"]) == (job, "queued", 0)
 

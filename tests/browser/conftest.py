@@ -92,8 +92,10 @@ def _without_csp_problems(page) -> None:
 def page(browser, live_server, transactional_db):
     context, page = _new_page(browser, live_server, DESKTOP)
     yield page
-    _without_csp_problems(page)
-    context.close()
+    try:
+        _without_csp_problems(page)
+    finally:
+        context.close()
 
 
 @pytest.fixture
@@ -108,8 +110,10 @@ def unchecked_page(browser, live_server, transactional_db):
 def phone(browser, live_server, transactional_db):
     context, page = _new_page(browser, live_server, PHONE)
     yield page
-    _without_csp_problems(page)
-    context.close()
+    try:
+        _without_csp_problems(page)
+    finally:
+        context.close()
 
 
 @pytest.fixture

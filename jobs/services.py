@@ -20,6 +20,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -44,6 +45,12 @@ def _enqueue(job_id: str) -> None:
     from .tasks import run_job
 
     run_job.send(job_id)
+
+
+def _enqueue_on_commit(job_id: str) -> None:
+    """Send the job once its row is committed. A broker outage is logged, not raised: the
+    job is stored, and the sweep sends it again after BTRO_REQUEUE_SECONDS."""
+    transaction.on_commit(lambda: _enqueue(job_id), robust=True)
 
 
 def job_cost(*, tier: str, duration: float) -> int:
@@ -166,7 +173,7 @@ def job_create(
             credit_charge(user=job.user, amount=job.cost, job_id=job.id)
             job.enqueued_at = now
             job.save()
-            transaction.on_commit(lambda: _enqueue(job.id))
+            _enqueue_on_commit(job.id)
     except InsufficientCredits as err:
         default_storage.delete(job.input_name)
         raise PaymentRequired(str(err)) from None
@@ -199,7 +206,8 @@ def _owned(job: Job):
 def job_heartbeat(*, job: Job, progress: float | None) -> None:
     fields: dict = {"heartbeat_at": timezone.now()}
     if progress is not None:
-        fields["progress"] = max(0, min(99, int(progress)))
+        # A rerun after a crash starts from zero: the API never shows progress stepping back.
+        fields["progress"] = Greatest(F("progress"), max(0, min(99, int(progress))))
     _owned(job).update(**fields)
 
 
@@ -338,21 +346,23 @@ def job_sweep(
         stale_seconds = settings.BTRO_STALE_JOB_SECONDS
     stale = now - timedelta(seconds=stale_seconds)
     dead = Job.objects.filter(livemode=True, status=Job.QUEUED).exclude(claim="")
+    sent: set[str] = set()
     for job in dead.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)):
         if job.attempts >= settings.BTRO_JOB_MAX_ATTEMPTS:
             message = f"The job stopped its worker {job.attempts} times and was given up."
             counts["failed"] += job_fail(job=job, error_type="worker_lost", message=message)
         elif Job.objects.filter(pk=job.pk, claim=job.claim).update(claim="", enqueued_at=now):
-            transaction.on_commit(lambda job_id=job.pk: _enqueue(job_id))
-            counts["requeued"] += 1
+            _enqueue_on_commit(job.pk)
+            sent.add(job.pk)
     unsent = now - timedelta(
         seconds=settings.BTRO_REQUEUE_SECONDS if requeue_seconds is None else requeue_seconds
     )
-    lost = Job.objects.filter(livemode=True, status=Job.QUEUED, claim="")
+    lost = Job.objects.filter(livemode=True, status=Job.QUEUED, claim="").exclude(pk__in=sent)
     for job in lost.filter(Q(enqueued_at__lte=unsent) | Q(enqueued_at__isnull=True)):
         if Job.objects.filter(pk=job.pk, claim="").update(enqueued_at=now):
-            transaction.on_commit(lambda job_id=job.pk: _enqueue(job_id))
-            counts["requeued"] += 1
+            _enqueue_on_commit(job.pk)
+            sent.add(job.pk)
+    counts["requeued"] = len(sent)
     for job in Job.objects.filter(expires_at__lte=now, purged_at__isnull=True):
         job_purge(job=job)
         counts["purged"] += 1

@@ -189,6 +189,7 @@ DRAMATIQ_BROKER = {
     "BROKER": _broker,
     "OPTIONS": {"url": BROKER_URL} if BROKER_URL else {},
     "MIDDLEWARE": [
+        "btro.logs.JobLogContext",  # first, so the worker's own lines about a job carry its id
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",
         "dramatiq.middleware.Callbacks",
@@ -226,12 +227,36 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Every record carries time, level, logger and its request or job id (btro/logs.py);
+# LOG_FORMAT=json writes one JSON object a line, for log shippers.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+LOG_LEVEL = env("LOG_LEVEL", default="INFO").upper()
+if LOG_FORMAT not in ("text", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT is text or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "filters": {"context": {"()": "btro.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"()": "btro.logs.TextFormatter"},
+        "json": {"()": "btro.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": LOG_FORMAT,
+            "level": LOG_LEVEL,
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Under DEBUG, Django's own console handler would print its records again, bare.
+        "django": {"handlers": [], "level": LOG_LEVEL},
+        "django.server": {"level": "WARNING"},
+    },
 }
 
 if env.bool("BTRO_SECURE", default=False) and SECRET_KEY.startswith("insecure-dev-key"):

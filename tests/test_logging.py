@@ -1,12 +1,22 @@
-"""Settings read from the environment: where mail (and logs) go."""
+"""Logs an operator can trace: the request or job id on every line, JSON when asked, errors
+reported; and the settings that choose where logs and mail go."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import logging.config
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import dramatiq
+import pytest
+
+from tests.conftest import client_for, upload, wav_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = ("EMAIL_", "LOG_", "SENTRY_", "DJANGO_SETTINGS_MODULE")
@@ -32,6 +42,147 @@ def settings_under(env: dict[str, str], *names: str, pythonpath: str = "") -> di
     if done.returncode:
         raise RuntimeError(done.stderr)
     return json.loads(done.stdout)
+
+
+@pytest.fixture
+def logs_in():
+    """Apply the LOGGING that settings make for a LOG_FORMAT, into a buffer; undo it after."""
+    manager = logging.root.manager
+    saved = {
+        name: (lg.handlers[:], lg.level, lg.propagate, lg.disabled)
+        for name, lg in [("", logging.root), *manager.loggerDict.items()]
+        if isinstance(lg, logging.Logger)
+    }
+    buffer = io.StringIO()
+
+    def apply(log_format: str) -> io.StringIO:
+        config = settings_under({"LOG_FORMAT": log_format}, "LOGGING")["LOGGING"]
+        config["handlers"]["console"]["stream"] = buffer
+        logging.config.dictConfig(config)
+        return buffer
+
+    yield apply
+    for name, (handlers, level, propagate, disabled) in saved.items():
+        lg = logging.getLogger(name or None)
+        lg.handlers[:], lg.level, lg.propagate, lg.disabled = handlers, level, propagate, disabled
+
+
+def lines_with(buffer: io.StringIO, needle: str) -> list[str]:
+    return [line for line in buffer.getvalue().splitlines() if needle in line]
+
+
+@pytest.fixture
+def failing_list(monkeypatch):
+    from jobs import selectors
+
+    def boom(**kwargs):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(selectors, "job_list", boom)
+
+
+def get_500(test_key: str) -> dict:
+    client = client_for(test_key)
+    client.raise_request_exception = False  # answer the 500 as a real client would see it
+    response = client.get("/v1/jobs")
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["request_id"] == response["Request-Id"]
+    return error
+
+
+@pytest.mark.django_db
+def test_a_500s_request_id_finds_its_text_log_lines_with_one_grep(test_key, failing_list, logs_in):
+    output = logs_in("text")
+    request_id = get_500(test_key)["request_id"]
+    found = lines_with(output, request_id)
+    assert any(f" ERROR btro.errors [{request_id}|-] Unhandled error" in line for line in found)
+    assert any(f" ERROR django.request [{request_id}|-] " in line for line in found)
+    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ERROR "
+    assert all(re.match(stamp, line) for line in found), found
+    assert "RuntimeError: database on fire" in output.getvalue()  # the traceback follows
+
+
+@pytest.mark.django_db
+def test_a_500s_request_id_finds_its_json_log_lines_which_parse(test_key, failing_list, logs_in):
+    output = logs_in("json")
+    request_id = get_500(test_key)["request_id"]
+    records = [json.loads(line) for line in output.getvalue().splitlines()]  # every line parses
+    mine = [r for r in records if r["request_id"] == request_id]
+    assert {r["logger"] for r in mine} >= {"btro.errors", "django.request"}
+    for record in mine:
+        assert record["level"] == "ERROR" and record["job_id"] is None
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00$", record["time"])
+        assert "request" not in record  # Django's request object is not dumped as an extra
+    handled = next(r for r in mine if r["logger"] == "btro.errors")
+    assert "RuntimeError: database on fire" in handled["exc_info"]
+    assert len(lines_with(output, request_id)) == len(mine)  # the grep finds those, no more
+
+
+@pytest.fixture
+def worker(settings):
+    settings.BTRO_ENGINE = "tests.fake_engines:ChattyEngine"
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
+    worker.start()
+    yield broker
+    worker.stop()
+    broker.flush_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_jobs_worker_log_lines_carry_its_job_id_even_from_the_separation_child(
+    live_key, worker, logs_in
+):
+    output = logs_in("json")
+    live_api = client_for(live_key)
+    jobs = {}
+    for tier in ("pro", "studio"):  # the fake engine fails on studio with a bug of its own
+        data = {"file": upload(data=wav_bytes(1.0)), "tier": tier}
+        jobs[tier] = live_api.post("/v1/jobs", data, format="multipart").json()["id"]
+    worker.join("jobs", fail_fast=False, timeout=60_000)
+    assert live_api.get(f"/v1/jobs/{jobs['pro']}").json()["status"] == "succeeded"
+    records = [json.loads(line) for line in output.getvalue().splitlines()]
+    for job_id in jobs.values():
+        mine = [r for r in records if r["job_id"] == job_id]
+        assert any(
+            r["logger"] == "tests.fake_engines" and r["message"] == "separating 44100 frames"
+            for r in mine
+        ), records
+        assert all(r["request_id"] is None for r in mine)
+    crash = next(r for r in records if r["job_id"] == jobs["studio"] and r["level"] == "ERROR")
+    assert crash["logger"] == "jobs.separation.runner"
+    assert "ZeroDivisionError: a bug in the engine" in crash["message"]
+
+
+def test_a_chatty_engine_does_not_postpone_the_workers_heartbeat(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from jobs.separation import runner
+
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.5)
+    (tmp_path / "in.wav").write_bytes(wav_bytes(0.5))
+    task = runner.Task(
+        input_path=str(tmp_path / "in.wav"),
+        tier="basic",
+        engine="tests.fake_engines:ChattyEngine",
+        engine_options={"lines": 30, "every": 0.1},  # a line every 0.1 s, no progress for 3 s
+        out_dir=str(tmp_path),
+    )
+    beats = []
+    process = runner.SeparationProcess()
+    try:
+        outcome = process.run(task, timeout=60, on_progress=lambda p: p is None and beats.append(p))
+    finally:
+        process.stop()
+    assert sf.info(outcome.stems["vocals"]["path"]).frames == 22050
+    assert len(beats) >= 3  # about one per 0.5 s of the 3 s; none if each line postponed it
+
+
+def test_log_format_is_text_or_json():
+    with pytest.raises(RuntimeError, match="LOG_FORMAT is text or json, not 'xml'"):
+        settings_under({"LOG_FORMAT": "xml"}, "LOGGING")
 
 
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"

@@ -259,6 +259,21 @@ LOGGING = {
     },
 }
 
+# Errors to Sentry when SENTRY_DSN is set: pip install -r requirements-sentry.txt
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    try:
+        import sentry_sdk
+    except ImportError as exc:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "SENTRY_DSN is set but sentry-sdk is not installed: "
+            "pip install -r requirements-sentry.txt"
+        ) from exc
+    # Its Django integration listens to got_request_exception; ERROR log records become events.
+    sentry_sdk.init(dsn=SENTRY_DSN)
+
 if env.bool("BTRO_SECURE", default=False) and SECRET_KEY.startswith("insecure-dev-key"):
     from django.core.exceptions import ImproperlyConfigured
 

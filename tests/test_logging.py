@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dramatiq
 import pytest
+from django.core.signals import got_request_exception
 
 from tests.conftest import client_for, upload, wav_bytes
 
@@ -119,6 +120,35 @@ def test_a_500s_request_id_finds_its_json_log_lines_which_parse(test_key, failin
     assert len(lines_with(output, request_id)) == len(mine)  # the grep finds those, no more
 
 
+@pytest.mark.django_db
+def test_an_unhandled_api_error_reaches_got_request_exception(test_key, failing_list):
+    heard = []
+
+    def receiver(sender, request, **kwargs):
+        heard.append((request.request_id, request.path, sys.exc_info()[1]))
+
+    got_request_exception.connect(receiver)
+    try:
+        request_id = get_500(test_key)["request_id"]
+    finally:
+        got_request_exception.disconnect(receiver)
+    assert len(heard) == 1
+    assert heard[0][:2] == (request_id, "/v1/jobs")
+    assert str(heard[0][2]) == "database on fire"  # a tracker reads sys.exc_info() there
+
+
+@pytest.mark.django_db
+def test_an_expected_api_error_does_not_reach_got_request_exception(api):
+    heard = []
+    got_request_exception.connect(receiver := lambda **kwargs: heard.append(kwargs))
+    try:
+        assert api.get("/v1/jobs/job_nope").status_code == 404
+        assert api.post("/v1/jobs", {"tier": "nope"}).status_code == 400
+    finally:
+        got_request_exception.disconnect(receiver)
+    assert heard == []
+
+
 @pytest.fixture
 def worker(settings):
     settings.BTRO_ENGINE = "tests.fake_engines:ChattyEngine"
@@ -216,3 +246,41 @@ def test_email_url_takes_effect_and_wins_over_email_backend():
         "EMAIL_HOST_USER": "mailer",
         "EMAIL_USE_TLS": True,
     }
+
+
+@pytest.fixture
+def fake_sentry(tmp_path):
+    """A stand-in sentry_sdk package that writes down how it was imported and initialised."""
+    package = tmp_path / "sentry_sdk"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import json, pathlib\n"
+        "seen = pathlib.Path(__file__).with_name('seen')\n"
+        "seen.write_text('imported')\n"
+        "def init(**kwargs):\n"
+        "    seen.write_text(json.dumps(kwargs))\n"
+    )
+    return package
+
+
+def test_sentry_is_initialised_when_sentry_dsn_is_set(fake_sentry):
+    dsn = "https://key@sentry.example.com/42"
+    settings_under({"SENTRY_DSN": dsn}, "SENTRY_DSN", pythonpath=str(fake_sentry.parent))
+    assert json.loads((fake_sentry / "seen").read_text()) == {"dsn": dsn}
+
+
+def test_sentry_is_not_even_imported_without_sentry_dsn(fake_sentry):
+    settings_under({}, "SENTRY_DSN", pythonpath=str(fake_sentry.parent))
+    assert not (fake_sentry / "seen").exists()
+
+
+def test_sentry_dsn_without_the_package_says_what_to_install(fake_sentry):
+    (fake_sentry / "__init__.py").write_text("raise ImportError('No module named sentry_sdk')\n")
+    with pytest.raises(RuntimeError) as raised:
+        settings_under(
+            {"SENTRY_DSN": "https://k@s.example.com/1"}, pythonpath=str(fake_sentry.parent)
+        )
+    assert "ImproperlyConfigured: SENTRY_DSN is set but sentry-sdk is not installed" in str(
+        raised.value
+    )
+    assert "requirements-sentry.txt" in str(raised.value)

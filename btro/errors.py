@@ -10,6 +10,7 @@ import logging
 import math
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, JsonResponse
 from django.template.response import TemplateResponse
 from rest_framework import exceptions
@@ -122,6 +123,8 @@ def exception_handler(exc: Exception, context: dict) -> JsonResponse:
         return error_response(request, exc.status_code, "invalid_request_error", message)
     if isinstance(exc, PermissionDenied):
         return error_response(request, 403, "invalid_request_error", "Permission denied.")
+    # As Django does for the errors it gives up on: error trackers (Sentry) listen to this.
+    got_request_exception.send(sender=None, request=getattr(request, "_request", request))
     logger.exception("Unhandled error", exc_info=exc)
     return error_response(request, 500, "api_error", "Something went wrong on our end.")
 

@@ -88,9 +88,11 @@ LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "dashboard:login"
 
-EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# EMAIL_URL (smtp+tls://user:password@host:587) wins; else EMAIL_BACKEND; else the console.
+if env("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BTRO <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
@@ -188,6 +190,7 @@ DRAMATIQ_BROKER = {
     "BROKER": _broker,
     "OPTIONS": {"url": BROKER_URL} if BROKER_URL else {},
     "MIDDLEWARE": [
+        "btro.logs.JobLogContext",  # first, so the worker's own lines about a job carry its id
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",
         "dramatiq.middleware.Callbacks",
@@ -225,13 +228,52 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Every record carries time, level, logger and its request or job id (btro/logs.py);
+# LOG_FORMAT=json writes one JSON object a line, for log shippers.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+LOG_LEVEL = env("LOG_LEVEL", default="INFO").upper()
+if LOG_FORMAT not in ("text", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT is text or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "filters": {"context": {"()": "btro.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"()": "btro.logs.TextFormatter"},
+        "json": {"()": "btro.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": LOG_FORMAT,
+            "level": LOG_LEVEL,
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Under DEBUG, Django's own console handler would print its records again, bare.
+        "django": {"handlers": [], "level": LOG_LEVEL},
+        "django.server": {"level": "WARNING"},
+    },
 }
+
+# Errors to Sentry when SENTRY_DSN is set: pip install -r requirements-sentry.txt
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    try:
+        import sentry_sdk
+    except ImportError as exc:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "SENTRY_DSN is set but sentry-sdk is not installed: "
+            "pip install -r requirements-sentry.txt"
+        ) from exc
+    # Its Django integration listens to got_request_exception; ERROR log records become events.
+    sentry_sdk.init(dsn=SENTRY_DSN)
 
 if env.bool("BTRO_SECURE", default=False) and SECRET_KEY.startswith("insecure-dev-key"):
     from django.core.exceptions import ImproperlyConfigured

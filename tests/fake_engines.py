@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -27,6 +28,23 @@ class SplitEngine:
             if progress:
                 progress(100 * (step + 1) / steps)
         return {stem: (audio / len(stems)).astype(np.float32) for stem in stems}
+
+
+class ChattyEngine(SplitEngine):
+    """Logs as it works (`lines` lines, `every` s apart), then trips over a bug of its own
+    when asked for the studio tier."""
+
+    def __init__(self, lines: int = 1, every: float = 0.0) -> None:
+        super().__init__()
+        self.lines, self.every = lines, every
+
+    def separate(self, audio, sample_rate, tier, progress=None):
+        for _ in range(self.lines):
+            logging.getLogger("tests.fake_engines").info("separating %d frames", len(audio))
+            time.sleep(self.every)
+        if tier == "studio":
+            raise ZeroDivisionError("a bug in the engine")
+        return super().separate(audio, sample_rate, tier, progress)
 
 
 class SlowEngine(SplitEngine):

@@ -7,9 +7,10 @@ never the worker that asked. The child keeps its engines (and their models) betw
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import multiprocessing as mp
+import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,8 +83,33 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child_main(conn) -> None:
+class _PipeLogs(logging.handlers.QueueHandler):
+    """The child's log records go to the worker, whose logging config (and job id) they take."""
+
+    def __init__(self, send: Callable[[tuple], None]) -> None:
+        super().__init__(queue=None)
+        self.send = send
+        self.setFormatter(logging.Formatter())  # the message (and traceback) alone
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self.send(("log", record))
+
+
+def _locked(send: Callable[[tuple], None]) -> Callable[[tuple], None]:
+    lock = threading.Lock()
+
+    def locked_send(message: tuple) -> None:
+        with lock:
+            send(message)
+
+    return locked_send
+
+
+def _child_main(conn, log_level: int = logging.WARNING) -> None:
     _die_with_parent()
+    send = _locked(conn.send)  # an engine's own threads may log too
+    logging.basicConfig(level=log_level, handlers=[_PipeLogs(send)], force=True)
+    logging.captureWarnings(True)
     engines: dict = {}
     while True:
         try:
@@ -91,13 +117,13 @@ def _child_main(conn) -> None:
         except (EOFError, OSError):
             return
         try:
-            outcome = run_task(task, lambda p: conn.send(("progress", float(p))), engines)
-            conn.send(("done", outcome))
+            outcome = run_task(task, lambda p: send(("progress", float(p))), engines)
+            send(("done", outcome))
         except SeparationError as exc:
-            conn.send(("error", exc))
+            send(("error", exc))
         except Exception as exc:  # an engine bug must reach the job as a message, not kill us
-            traceback.print_exc()
-            conn.send(("error", SeparationError(f"The engine failed: {type(exc).__name__}: {exc}")))
+            logger.exception("The engine failed")
+            send(("error", SeparationError(f"The engine failed: {type(exc).__name__}: {exc}")))
 
 
 class SeparationProcess:
@@ -112,7 +138,8 @@ class SeparationProcess:
             return
         ctx = mp.get_context("spawn")  # a fork of a threaded worker can deadlock
         parent, child = ctx.Pipe()
-        self._process = ctx.Process(target=_child_main, args=(child,), daemon=True)
+        level = logging.getLogger().getEffectiveLevel()
+        self._process = ctx.Process(target=_child_main, args=(child, level), daemon=True)
         self._process.start()
         child.close()
         self._conn = parent
@@ -148,21 +175,25 @@ class SeparationProcess:
     def _exchange(self, task: Task, timeout: float, on_progress) -> tuple[str, object]:
         self._conn.send(task)
         deadline = time.monotonic() + timeout
+        beat_due = time.monotonic() + HEARTBEAT_SECONDS  # the child's log lines don't postpone it
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 raise TimedOut(f"Separation took longer than the {timeout:.0f} s limit.")
             try:
-                ready = self._conn.poll(min(remaining, HEARTBEAT_SECONDS))
+                ready = self._conn.poll(max(0.0, min(deadline, beat_due) - now))
                 message = self._conn.recv() if ready else None
             except (EOFError, OSError):
                 message = ("crashed",)
-            if message is None:
-                if not self._process.is_alive():
-                    message = ("crashed",)
-                else:
+            if message is not None and message[0] == "log":
+                logging.getLogger(message[1].name).handle(message[1])
+            elif message is None and not self._process.is_alive():
+                message = ("crashed",)
+            if message is None or message[0] == "log":
+                if time.monotonic() >= beat_due:
+                    beat_due = time.monotonic() + HEARTBEAT_SECONDS
                     on_progress(None)
-                    continue
+                continue
             kind = message[0]
             if kind == "progress":
                 on_progress(message[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -29,21 +30,27 @@ class InsufficientCredits(Exception):
         self.balance = balance
 
 
-@transaction.atomic
 def user_create(*, email: str, password: str | None = None) -> User:
     """A new account with its free credit allowance."""
-    user = User.objects.create_user(email=email, password=password)
+    return _user_insert(email=email, hashed=make_password(password))
+
+
+@transaction.atomic
+def _user_insert(*, email: str, hashed: str) -> User:
+    # The password is hashed before: slow on purpose, it must not hold SQLite's write lock.
+    user = User.objects.create(email=User.objects.normalize_email(email).lower(), password=hashed)
     if settings.BTRO_FREE_CREDITS:
         credit_grant(user=user, amount=settings.BTRO_FREE_CREDITS, note="Free allowance")
     return user
 
 
-@transaction.atomic
 def user_signup(*, email: str, password: str) -> tuple[User, ApiKey, str]:
     """A new account and its first test key, whose secret is shown once, so the quickstart
     works in the first minute."""
-    user = user_create(email=email, password=password)
-    key, secret = api_key_create(user=user, mode="test", name="Default test key")
+    hashed = make_password(password)
+    with transaction.atomic():
+        user = _user_insert(email=email, hashed=hashed)
+        key, secret = api_key_create(user=user, mode="test", name="Default test key")
     return user, key, secret
 
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
-
-from btro.errors import exception_handler
 
 from . import idempotency, selectors, services
 from .serializers import (
@@ -55,7 +51,10 @@ class JobViewSet(viewsets.ViewSet):
                 str,
                 OpenApiParameter.HEADER,
                 required=False,
-                description="Retry safely: the first response to a key is replayed for 24 h.",
+                description=(
+                    "Retry safely: the first answer to a key is replayed for 24 h; "
+                    "a 5xx, 409 or 429 is not, so a retry runs again."
+                ),
             )
         ],
         responses={201: JobSerializer},
@@ -77,13 +76,14 @@ class JobViewSet(viewsets.ViewSet):
             return Response(
                 replay.body, status=replay.status, headers={"Idempotent-Replayed": "true"}
             )
+        response = None
         try:
-            response = self._create(request)
-            body = response.data
-        except Exception as exc:
-            response = exception_handler(exc, self.get_exception_handler_context())
-            body = json.loads(response.content)
-        idempotency.idempotency_finish(record=record, status=response.status_code, body=body)
+            try:
+                response = self._create(request)
+            except Exception as exc:
+                response = self.handle_exception(exc)
+        finally:  # with no response (a crash), the key is released
+            idempotency.idempotency_finish(record=record, response=response)
         return response
 
     def _create(self, request: Request) -> Response:

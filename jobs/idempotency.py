@@ -1,8 +1,10 @@
 """Idempotency-Key for POST /v1/jobs, as Stripe does it.
 
-The first response to a key (errors and 500s included) is stored for 24 hours and replayed
-to the same account and mode. The same key with other parameters is a 400; a retry that
-arrives while the first request is still running is a 409.
+The answer a request produced by running (a 201, or an error such as 400 or 402) is stored
+for 24 hours and replayed to the same account and mode. A server error, a 409 conflict or a
+429, or a request that crashed, stores nothing: the key is released and a retry runs again.
+The same key with other parameters is a 400; a retry that arrives while the first request
+is still running is a 409.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import timedelta
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -23,6 +26,7 @@ from .models import IdempotencyRecord
 
 TTL = timedelta(hours=24)
 ABANDONED = timedelta(minutes=10)  # a request that never finished (its process died)
+NOT_STORED = (409, 429)  # answers about other requests, not this one's result
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ def idempotency_begin(
     except IntegrityError:
         pass
     record = IdempotencyRecord.objects.filter(**scope).first()
-    if record is None:  # expired between the two queries: treat as new next time
+    if record is None:  # released or expired between the two queries: retry
         raise IdempotencyInProgress("A request with this Idempotency-Key is in progress.")
     if record.fingerprint != fingerprint:
         raise IdempotencyMismatch(
@@ -79,9 +83,16 @@ def idempotency_begin(
     return None, Replay(record.response_status, record.response_body)
 
 
-def idempotency_finish(*, record: IdempotencyRecord, status: int, body: dict) -> None:
+def idempotency_finish(*, record: IdempotencyRecord, response: HttpResponseBase | None) -> None:
+    """Store the answer for replay, or release the key when there is none worth replaying:
+    the request crashed, or answered a 5xx, a 409 or a 429."""
+    status = None if response is None else response.status_code
+    if status is None or status >= 500 or status in NOT_STORED:
+        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        return
+    body = getattr(response, "data", None)  # DRF's Response; the error envelope is JSON
     IdempotencyRecord.objects.filter(pk=record.pk).update(
-        response_status=status, response_body=body
+        response_status=status, response_body=json.loads(response.content) if body is None else body
     )
 
 

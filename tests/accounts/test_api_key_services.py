@@ -78,3 +78,28 @@ def test_create_api_key_prints_the_key_alone_and_creates_the_user(capsys):
     secret = out.strip()
     assert key_mode(secret) == "live"
     assert api_key_authenticate(secret=secret).user == User.objects.get(email="new@example.com")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("create", ["signup", "create"])
+def test_a_password_is_hashed_before_the_transaction_that_stores_the_account(monkeypatch, create):
+    """The slow hash must not hold a transaction: on SQLite it would lock out every writer."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+    from django.db import connection
+
+    from accounts import services
+
+    in_transaction = []
+    encode = PBKDF2PasswordHasher.encode
+
+    def spy(self, *args, **kwargs):
+        in_transaction.append(connection.in_atomic_block)
+        return encode(self, *args, **kwargs)
+
+    monkeypatch.setattr(PBKDF2PasswordHasher, "encode", spy)
+    if create == "signup":
+        services.user_signup(email="new@example.com", password="a long passphrase 42")
+    else:
+        services.user_create(email="new@example.com", password="a long passphrase 42")
+    assert in_transaction == [False]
+    assert User.objects.get(email="new@example.com").check_password("a long passphrase 42")

@@ -6,56 +6,16 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
-from pathlib import Path
 
 import soundfile as sf
 
+from tests.burst import CONFIG, ROOT, free_port, manage, multipart
 from tests.conftest import wav_bytes
-
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ("DATABASE_URL", "BROKER_URL", "CACHE_URL", "MEDIA_ROOT", "AWS_STORAGE_BUCKET_NAME")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def manage(*args: str, env: dict, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        **kwargs,
-    )
-
-
-def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    body = io.BytesIO()
-    for name, value in fields.items():
-        body.write(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-        )
-        body.write(f"{value}\r\n".encode())
-    body.write(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n".encode()
-    )
-    body.write(data + f"\r\n--{boundary}--\r\n".encode())
-    return body.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
 def call(url: str, key: str, data: bytes | None = None, content_type: str = "") -> dict:
@@ -71,8 +31,7 @@ def test_with_nothing_configured_one_process_serves_and_runs_a_live_job(tmp_path
     env = {k: v for k, v in os.environ.items() if k not in CONFIG and not k.startswith("BTRO_")}
     env["BTRO_VAR_DIR"] = str(tmp_path / "var")
     manage("migrate", "--noinput", env=env)
-    key = manage("create_api_key", "--email", "me@example.com", "--mode", "live", env=env)
-    key = key.stdout.strip()
+    key = manage("create_api_key", "--email", "me@example.com", "--mode", "live", env=env).strip()
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(

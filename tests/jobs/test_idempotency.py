@@ -3,9 +3,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.utils import timezone
+from rest_framework.exceptions import Throttled
 
+from btro.errors import IdempotencyInProgress
 from jobs.idempotency import idempotency_begin, idempotency_fingerprint
-from jobs.models import Job
+from jobs.models import IdempotencyRecord, Job
 from tests.conftest import client_for, upload, wav_bytes
 
 pytestmark = pytest.mark.django_db
@@ -46,20 +48,58 @@ def test_an_error_response_is_stored_and_replayed_too(api):
     assert again.json() == first.json()
 
 
-def test_a_500_is_stored_and_replayed(api, monkeypatch):
+def failing(exc: BaseException):
+    def job_create(**kwargs):
+        raise exc
+
+    return job_create
+
+
+def test_a_retry_after_a_server_error_runs_again_and_succeeds(api, monkeypatch):
     from jobs import services
 
-    def boom(**kwargs):
-        raise RuntimeError("disk on fire")
-
-    monkeypatch.setattr(services, "job_create", boom)
+    monkeypatch.setattr(services, "job_create", failing(RuntimeError("disk on fire")))
     api.raise_request_exception = False  # got_request_exception fired: see the 500 anyway
     first = post(api, "k4")
     monkeypatch.undo()
     again = post(api, "k4")
-    assert first.status_code == again.status_code == 500
-    assert again.json() == first.json()
-    assert not Job.objects.exists()
+    assert first.status_code == 500
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Throttled(wait=3),
+        IdempotencyInProgress("Another request holds this job."),
+    ],
+    ids=["429", "409"],
+)
+def test_a_conflict_or_rate_limit_answer_is_not_stored(api, monkeypatch, answer):
+    from jobs import services
+
+    monkeypatch.setattr(services, "job_create", failing(answer))
+    first = post(api, "k7")
+    monkeypatch.undo()
+    again = post(api, "k7")
+    assert first.status_code in (409, 429)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+
+
+class Crash(BaseException):
+    """Not an Exception: what a killed thread or an interrupted request raises."""
+
+
+def test_a_request_that_crashes_releases_its_key(api, monkeypatch):
+    from jobs import services
+
+    monkeypatch.setattr(services, "job_create", failing(Crash()))
+    with pytest.raises(Crash):
+        post(api, "k8")
+    monkeypatch.undo()
+    assert not IdempotencyRecord.objects.exists()
+    assert post(api, "k8").status_code == 201
 
 
 def test_a_retry_while_the_first_is_still_running_is_409(api, user):
@@ -70,10 +110,14 @@ def test_a_retry_while_the_first_is_still_running_is_409(api, user):
         upload=SimpleUploadedFile("track.wav", wav_bytes()),
     )
     key = user.api_keys.filter(mode="test").first()
-    idempotency_begin(api_key=key, key="k5", fingerprint=same_request)  # still running
+    record, _ = idempotency_begin(api_key=key, key="k5", fingerprint=same_request)  # running
     response = post(api, "k5")
     assert response.status_code == 409
     assert response.json()["error"]["type"] == "idempotency_error"
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        response_status=201, response_body={"id": "job_first"}
+    )
+    assert post(api, "k5").json() == {"id": "job_first"}  # the first's answer, not the 409
 
 
 def test_keys_are_scoped_to_account_and_mode(api, user, other_user):

@@ -1,13 +1,21 @@
+import socket
 import threading
 
 import dramatiq
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import BaseCommand
+from django.core.servers.basehttp import WSGIServer
 from dramatiq import Worker
 
 from jobs.management.commands.scheduler import repeat_every
 from jobs.services import job_sweep
+
+
+class BacklogWSGIServer(WSGIServer):
+    # runserver listens with a backlog of 10: past it, a burst of clients gets SYN cookies
+    # and then connection resets. Queue them like any server does.
+    request_queue_size = socket.SOMAXCONN
 
 
 class Command(BaseCommand):
@@ -36,8 +44,10 @@ class Command(BaseCommand):
                 target=repeat_every, args=(interval, job_sweep, stop), daemon=True, name="sweep"
             ).start()
             self.stderr.write("Embedded worker started (set BROKER_URL to run workers apart).")
+        runserver = load_command_class(get_commands()["runserver"], "runserver")
+        runserver.server_cls = BacklogWSGIServer
         try:
-            call_command("runserver", addrport, use_reloader=False)
+            call_command(runserver, addrport, use_reloader=False)
         finally:
             stop.set()
             if worker is not None:

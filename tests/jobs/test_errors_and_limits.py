@@ -1,8 +1,10 @@
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
-from django.test import Client
+from django.test import Client, RequestFactory
+from django.urls import resolve
 from django.utils import timezone
 
 from tests.conftest import upload
@@ -211,3 +213,49 @@ def test_the_poll_limit_still_says_how_often_to_poll(api):
     with time_machine.travel(timezone.now(), tick=False):
         responses = [api.get(f"/v1/jobs/{job['id']}") for _ in range(8)]
     assert "every 2 to 5 seconds" in envelope(responses[-1], 429)["message"]
+
+
+# Stem downloads: GET and HEAD only, and every other method answered in the envelope.
+
+
+@pytest.fixture
+def stem_url(api):
+    with time_machine.travel(timezone.now() - timedelta(seconds=10), tick=False):
+        job = api.post("/v1/jobs", {"file": upload(), "tier": "basic"}, format="multipart")
+    return api.get(f"/v1/jobs/{job.json()['id']}").json()["result"]["stems"]["vocals"]["url"]
+
+
+def test_head_on_a_stem_answers_what_get_would_without_the_body(stem_url):
+    get, head = Client().get(stem_url), Client().head(stem_url)
+    assert head.status_code == get.status_code == 200
+    for name in ("Content-Length", "Content-Type", "Accept-Ranges", "Content-Disposition"):
+        assert head[name] == get[name], name
+    assert int(head["Content-Length"]) > 1000
+    assert head["Request-Id"].startswith("req_")
+    # The test client drops HEAD bodies itself; the view, called directly, sends none.
+    match = resolve(urlsplit(stem_url).path)
+    raw = match.func(RequestFactory().head(stem_url), **match.kwargs)
+    assert b"".join(raw.streaming_content) == b""
+
+
+def test_head_on_a_stem_range_answers_206_with_its_content_range(stem_url):
+    head = Client().head(stem_url, HTTP_RANGE="bytes=0-99")
+    assert head.status_code == 206
+    assert head["Content-Length"] == "100" and head["Content-Range"].startswith("bytes 0-99/")
+
+
+def test_head_on_a_missing_or_expired_stem_is_404_or_410_like_get(stem_url):
+    wrong = stem_url.replace("/vocals.", "/drums.")
+    assert Client().head(wrong).status_code == Client().get(wrong).status_code == 404
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        assert Client().head(stem_url).status_code == Client().get(stem_url).status_code == 410
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "POST", "PUT", "PATCH", "DELETE", "PROPFIND"])
+def test_other_methods_on_a_stem_are_405_in_the_envelope_not_the_csrf_page(stem_url, method):
+    client = Client(enforce_csrf_checks=True, headers={"Accept": "text/html"})
+    client.get("/login/")  # a CSRF cookie, as a browser that visited the dashboard has
+    response = client.generic(method, stem_url)
+    error = envelope(response, 405)
+    assert "GET or HEAD" in error["message"]
+    assert response["Allow"] == "GET, HEAD"

@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from btro import converters  # noqa: F401 (registers <id:…>)
+
 from .views import auth, jobs, keys, pages
 
 app_name = "dashboard"
@@ -30,8 +32,8 @@ urlpatterns = [
     path("keys/<int:key_id>/roll/", keys.key_roll, name="key_roll"),
     path("keys/<int:key_id>/revoke/", keys.key_revoke, name="key_revoke"),
     path("jobs/", jobs.job_list, name="jobs"),
-    path("jobs/<str:job_id>/", jobs.job_detail, name="job"),
-    path("jobs/<str:job_id>/poll/", jobs.job_poll, name="job_poll"),
+    path("jobs/<id:job_id>/", jobs.job_detail, name="job"),
+    path("jobs/<id:job_id>/poll/", jobs.job_poll, name="job_poll"),
     path("try/", jobs.try_it, name="try"),
     path("usage/", pages.usage, name="usage"),
     path("docs/", pages.reference, name="reference"),

@@ -9,9 +9,17 @@ from __future__ import annotations
 import logging
 import math
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.conf import settings
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.template.response import TemplateResponse
 from rest_framework import exceptions
 
@@ -22,6 +30,7 @@ TOO_LARGE = "The request body is larger than this server accepts."
 class ApiError(Exception):
     status = 400
     type = "invalid_request_error"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -44,9 +53,32 @@ class Gone(ApiError):
     type = "invalid_request_error"
 
 
+class LengthRequired(ApiError):
+    status = 411
+    type = "invalid_request_error"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     type = "invalid_request_error"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    type = "invalid_request_error"
+
+    def __init__(self, content_type: str, accepted: str = "multipart/form-data") -> None:
+        got = f"Content-Type '{content_type}'" if content_type else "no Content-Type"
+        super().__init__(f"The body has {got}: send it as {accepted}.")
+
+
+class RateLimited(ApiError):
+    status = 429
+    type = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class PaymentRequired(ApiError):
@@ -90,21 +122,43 @@ def _first_message(detail: object) -> tuple[str, str | None]:
     return str(detail), None
 
 
+def bad_body(exc: Exception) -> ApiError | None:
+    """A body Django's parsing refused (too many fields, broken multipart…), said plainly."""
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge(TOO_LARGE)
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return InvalidParameter(f"The request has more than {limit} fields.")
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return InvalidParameter(f"The request has more than {limit} files: send one.")
+    if isinstance(exc, MultiPartParserError):
+        return InvalidParameter(f"The multipart/form-data body is malformed: {exc}")
+    if isinstance(exc, SuspiciousOperation):
+        return InvalidParameter("The request is malformed.")
+    return None
+
+
 def exception_handler(exc: Exception, context: dict) -> JsonResponse:
     request = context.get("request")
+    exc = bad_body(exc) or exc
     if isinstance(exc, ApiError):
-        return error_response(request, exc.status, exc.type, exc.message, exc.param)
-    if isinstance(exc, RequestDataTooBig):
-        return error_response(request, 413, "invalid_request_error", TOO_LARGE)
+        return error_response(
+            request, exc.status, exc.type, exc.message, exc.param, headers=exc.headers
+        )
     if isinstance(exc, exceptions.Throttled):
         wait = max(1, math.ceil(exc.wait or 1))
         return error_response(
             request,
             429,
             "rate_limit_exceeded",
-            f"Too many requests. Try again in {wait} s; poll a job every 2 to 5 seconds.",
+            f"Too many requests. Try again in {wait} s.",
             headers={"Retry-After": str(wait)},
         )
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        accepted = " or ".join(p.media_type for p in context["view"].get_parsers())
+        error = UnsupportedMediaType(request.content_type, accepted)
+        return error_response(request, error.status, error.type, error.message)
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         return error_response(
             request,
@@ -142,8 +196,9 @@ def _page_or_envelope(request: HttpRequest, status: int, type: str, message: str
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None, **kwargs):
-    if isinstance(exception, RequestDataTooBig):
-        return _page_or_envelope(request, 413, "invalid_request_error", TOO_LARGE)
+    error = bad_body(exception) if exception is not None else None
+    if error is not None:
+        return _page_or_envelope(request, error.status, error.type, error.message)
     return _page_or_envelope(request, 400, "invalid_request_error", "Bad request.")
 
 
@@ -174,14 +229,15 @@ _ERROR_STATUSES = {
     406: "The Accept header asks for something other than JSON.",
     409: "A request with this Idempotency-Key is still running.",
     410: "The job's results have expired.",
+    411: "The body came without a Content-Length (chunked transfer encoding).",
     413: "The upload is larger than the limit.",
-    415: "The body's content type is not multipart/form-data, form or JSON.",
+    415: "The body is not multipart/form-data.",
     429: "Too many requests; retry after Retry-After seconds.",
 }
 _STATUSES_BY_ACTION = {
     "get": (400, 401, 406, 429),
     "get_one": (401, 404, 406, 410, 429),
-    "post": (400, 401, 402, 406, 409, 413, 415, 429),
+    "post": (400, 401, 402, 406, 409, 411, 413, 415, 429),
 }
 _ERROR_SCHEMA = {
     "type": "object",

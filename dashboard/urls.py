@@ -2,6 +2,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, path
 from django.views.decorators.cache import never_cache
 
+from btro import converters  # noqa: F401 (registers <id:…>)
+
 from .views import auth, jobs, keys, pages
 
 
@@ -37,8 +39,8 @@ urlpatterns = [
     page("keys/<int:key_id>/roll/", keys.key_roll, name="key_roll"),
     page("keys/<int:key_id>/revoke/", keys.key_revoke, name="key_revoke"),
     page("jobs/", jobs.job_list, name="jobs"),
-    page("jobs/<str:job_id>/", jobs.job_detail, name="job"),
-    page("jobs/<str:job_id>/poll/", jobs.job_poll, name="job_poll"),
+    page("jobs/<id:job_id>/", jobs.job_detail, name="job"),
+    page("jobs/<id:job_id>/poll/", jobs.job_poll, name="job_poll"),
     page("try/", jobs.try_it, name="try"),
     page("usage/", pages.usage, name="usage"),
     page("docs/", pages.reference, name="reference"),

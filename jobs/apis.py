@@ -14,20 +14,17 @@ from .serializers import (
     JobListSerializer,
     JobSerializer,
 )
-from .throttles import CreateThrottle, PollThrottle, ReadThrottle
-from .uploads import limit_upload_size
+from .throttles import CreateThrottle, PollThrottle, ReadThrottle, ThrottledByAction
+from .uploads import UploadParser, check_body_framing, limit_upload_size
 
 
-class JobViewSet(viewsets.ViewSet):
-    lookup_value_regex = "[^/]+"
+class JobViewSet(ThrottledByAction, viewsets.ViewSet):
+    parser_classes = [UploadParser]
     throttles_by_action = {
         "list": [ReadThrottle],
         "retrieve": [ReadThrottle, PollThrottle],
         "create": [CreateThrottle],
     }
-
-    def get_throttles(self):
-        return [throttle() for throttle in self.throttles_by_action.get(self.action, [])]
 
     @extend_schema(
         parameters=[JobListQuerySerializer],
@@ -61,6 +58,7 @@ class JobViewSet(viewsets.ViewSet):
         summary="Create a job",
     )
     def create(self, request: Request) -> Response:
+        check_body_framing(request._request)
         limit_upload_size(request._request)
         key = request.headers.get("Idempotency-Key")
         if key is None:

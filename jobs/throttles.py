@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
+
+from btro.errors import RateLimited
 
 
 class KeyThrottle(BaseThrottle):
@@ -12,6 +16,7 @@ class KeyThrottle(BaseThrottle):
 
     group = ""
     rate_setting = ""
+    message = "Too many requests with this API key. Try again in {wait} s."
 
     def scope(self, request, view) -> str:
         return str(request.auth.pk)
@@ -31,10 +36,15 @@ class KeyThrottle(BaseThrottle):
     def wait(self) -> float:
         return self._wait
 
+    def error(self) -> RateLimited:
+        wait = max(1, math.ceil(self.wait() or 1))
+        return RateLimited(self.message.format(wait=wait), retry_after=wait)
+
 
 class CreateThrottle(KeyThrottle):
     group = "create"
     rate_setting = "BTRO_RATE_CREATE"
+    message = "Too many jobs created with this API key. Create the next in {wait} s."
 
 
 class ReadThrottle(KeyThrottle):
@@ -47,6 +57,22 @@ class PollThrottle(KeyThrottle):
 
     group = "poll"
     rate_setting = "BTRO_RATE_POLL"
+    message = "This job was polled too often. Try again in {wait} s; poll every 2 to 5 seconds."
 
     def scope(self, request, view) -> str:
         return f"{request.auth.pk}:{view.kwargs.get('pk', '')}"
+
+
+class ThrottledByAction:
+    """A viewset mixin: the throttles of `throttles_by_action`, the longest wait's message."""
+
+    throttles_by_action: dict[str, list[type[KeyThrottle]]] = {}
+
+    def get_throttles(self) -> list[KeyThrottle]:
+        return [throttle() for throttle in self.throttles_by_action.get(self.action, [])]
+
+    def check_throttles(self, request) -> None:
+        # Every throttle counts the request, as DRF's own check does.
+        refusing = [t for t in self.get_throttles() if not t.allow_request(request, self)]
+        if refusing:
+            raise max(refusing, key=lambda throttle: throttle.wait()).error()

@@ -1,6 +1,8 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView
 
+from btro import converters  # noqa: F401 (registers <id:…>)
+
 from . import views
 from .apis import JobViewSet
 
@@ -10,12 +12,12 @@ job_detail = JobViewSet.as_view({"get": "retrieve"})
 
 urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
-    path("files/<str:job_id>/<str:token>/<str:filename>", views.download, name="download"),
+    path("files/<id:job_id>/<id:token>/<id:filename>", views.download, name="download"),
     path("jobs", job_list, name="job-list"),
-    path("jobs/<str:pk>", job_detail, name="job-detail"),
+    path("jobs/<id:pk>", job_detail, name="job-detail"),
     # A trailing slash works too, but the documented paths have none.
     path("jobs/", job_list),
-    path("jobs/<str:pk>/", job_detail),
+    path("jobs/<id:pk>/", job_detail),
 ]
 
 

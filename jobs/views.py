@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hmac
+import io
 import re
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from btro.errors import error_response
 
@@ -26,7 +27,9 @@ def _not_found(request: HttpRequest) -> HttpResponse:
     return error_response(request, 404, "invalid_request_error", "No such file.")
 
 
-def _open(job: Job, stem: str):
+def _open(request: HttpRequest, job: Job, stem: str):
+    if request.method == "HEAD":  # GET's headers, and no byte read
+        return io.BytesIO()
     if job.livemode:
         return default_storage.open(result_name(job, stem), "rb")
     return open(sample_path(stem), "rb")
@@ -49,8 +52,29 @@ def _stream(fh, start: int, length: int):
             yield chunk
 
 
-@require_GET
+def _without_body(response: HttpResponse) -> HttpResponse:
+    """HEAD on an error: GET's status and headers, Content-Length included, and no body."""
+    if not response.streaming:
+        response["Content-Length"] = str(len(response.content))
+        response.content = b""
+    return response
+
+
+@csrf_exempt  # no cookie is read here: the token in the URL is the credential
 def download(request: HttpRequest, job_id: str, token: str, filename: str) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return error_response(
+            request,
+            405,
+            "invalid_request_error",
+            f"Method {request.method} is not allowed on a result file: use GET or HEAD.",
+            headers={"Allow": "GET, HEAD"},
+        )
+    response = _download(request, job_id, token, filename)
+    return _without_body(response) if request.method == "HEAD" else response
+
+
+def _download(request: HttpRequest, job_id: str, token: str, filename: str) -> HttpResponse:
     stem, _, ext = filename.rpartition(".")
     job = Job.objects.filter(pk=job_id).first()
     if job is None or not hmac.compare_digest(job.download_token.encode(), token.encode()):
@@ -72,7 +96,7 @@ def download(request: HttpRequest, job_id: str, token: str, filename: str) -> Ht
     content_type = CONTENT_TYPES.get(ext, "application/octet-stream")
     match = _RANGE_RE.match(request.headers.get("Range", ""))
     if not match or not any(match.groups()):
-        response = FileResponse(_open(job, stem), content_type=content_type)
+        response = FileResponse(_open(request, job, stem), content_type=content_type)
         for name, value in headers.items():
             response[name] = value
         response["Content-Length"] = str(size)
@@ -90,7 +114,7 @@ def download(request: HttpRequest, job_id: str, token: str, filename: str) -> Ht
         return response
     length = end - start + 1
     response = StreamingHttpResponse(
-        _stream(_open(job, stem), start, length), status=206, content_type=content_type
+        _stream(_open(request, job, stem), start, length), status=206, content_type=content_type
     )
     for name, value in headers.items():
         response[name] = value

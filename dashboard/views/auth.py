@@ -42,7 +42,7 @@ def _signup(email: str, password: str) -> tuple[User, ApiKey, str] | None:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("dashboard:home")
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         if getattr(request, "limited", False):

@@ -13,14 +13,10 @@ pytest.importorskip("demucs")
 pytest.importorskip("torch")
 
 import torch  # noqa: E402
-from django.conf import settings  # noqa: E402
 
 from jobs.separation import TIER_STEMS, EngineUnavailable  # noqa: E402
 from jobs.separation.demucs_engine import DemucsEngine, missing_models  # noqa: E402
 from tests.neural_models import write_model_dir  # noqa: E402
-
-# Under `-p no:django` (before the project settings work) the Django tests skip themselves.
-needs_django = pytest.mark.skipif(not settings.configured, reason="needs pytest-django")
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +190,6 @@ def test_a_model_without_the_tiers_stems_is_refused(model_dir: Path) -> None:
 # Django: the system check and the `separate` command ---------------------------------------
 
 
-@needs_django
 def test_the_system_check_names_a_missing_model_folder(tmp_path: Path) -> None:
     from django.core import checks
     from django.test import override_settings
@@ -212,7 +207,6 @@ def test_the_system_check_names_a_missing_model_folder(tmp_path: Path) -> None:
     assert [e.msg for e in registered] == [e.msg for e in errors]
 
 
-@needs_django
 def test_the_system_check_is_silent_when_demucs_is_unused_or_ready(
     tmp_path: Path, model_dir: Path
 ) -> None:
@@ -230,7 +224,6 @@ def test_the_system_check_is_silent_when_demucs_is_unused_or_ready(
             assert [e.id for e in check_demucs_models(None)] == ["btro.E002"]
 
 
-@needs_django
 def test_the_system_check_reports_a_missing_demucs_package(monkeypatch: pytest.MonkeyPatch) -> None:
     from django.test import override_settings
 
@@ -249,7 +242,6 @@ def test_the_system_check_reports_a_missing_demucs_package(monkeypatch: pytest.M
     assert "requirements-neural.txt" in errors[0].hint
 
 
-@needs_django
 def test_fetch_models_fails_in_one_line_without_network(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -270,7 +262,6 @@ def test_fetch_models_fails_in_one_line_without_network(
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
-@needs_django
 def test_fetch_models_keeps_files_already_present_and_valid(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -316,7 +307,6 @@ def test_fetch_models_keeps_files_already_present_and_valid(
     ]
 
 
-@needs_django
 def test_fetch_models_rejects_a_download_with_the_wrong_hash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -338,12 +328,6 @@ def test_fetch_models_rejects_a_download_with_the_wrong_hash(
     assert not list(tmp_path.iterdir())
 
 
-def _separate_command_exists() -> bool:
-    return (Path(__file__).parents[2] / "jobs/management/commands/separate.py").is_file()
-
-
-@needs_django
-@pytest.mark.skipif(not _separate_command_exists(), reason="manage.py separate not written yet")
 def test_manage_py_separate_runs_the_demucs_engine(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

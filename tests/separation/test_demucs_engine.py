@@ -269,7 +269,7 @@ def test_fetch_models_keeps_files_already_present_and_valid(
 
     from django.core.management import call_command
 
-    from jobs.management.commands import fetch_models
+    from jobs.separation import fetch
 
     payload = b"not really a checkpoint"
     fetched: list[str] = []
@@ -289,10 +289,10 @@ def test_fetch_models_keeps_files_already_present_and_valid(
         def __exit__(self, *exc: object) -> None:
             return None
 
-    digest = fetch_models.sha256_hex(payload)
+    digest = fetch.sha256_hex(payload)
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response(url))
     monkeypatch.setattr(
-        fetch_models, "remote_files", lambda: {"955717e8": f"https://x/955717e8-{digest[:8]}.th"}
+        fetch, "remote_files", lambda: {"955717e8": f"https://x/955717e8-{digest[:8]}.th"}
     )
 
     call_command("fetch_models", "--models", "htdemucs", "--model-dir", str(tmp_path))
@@ -315,11 +315,11 @@ def test_fetch_models_rejects_a_download_with_the_wrong_hash(
 
     from django.core.management import CommandError, call_command
 
-    from jobs.management.commands import fetch_models
+    from jobs.separation import fetch
 
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"tampered"))
     monkeypatch.setattr(
-        fetch_models, "remote_files", lambda: {"955717e8": "https://x/955717e8-00000000.th"}
+        fetch, "remote_files", lambda: {"955717e8": "https://x/955717e8-00000000.th"}
     )
 
     with pytest.raises(CommandError, match="sha256"):

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install neural models lint format migrate worker scheduler
+.PHONY: run test test-fast install neural models lint format migrate worker scheduler
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ run: migrate
 test: install neural
 	$(VENV)/bin/pytest
 
+# For quick loops: leaves out the tests that need PyTorch (neural) or Chromium (browser).
+test-fast: install
+	$(VENV)/bin/pytest -m "not neural and not browser"
+
 worker: install
 	$(PY) manage.py rundramatiq --processes 1 --threads 1
 
@@ -43,6 +47,7 @@ scheduler: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -85,7 +85,7 @@ def minutes_chart(
     baseline = TOP + plot_h
     bars = []
     for i, day in enumerate(dates):
-        y = baseline
+        y: float = baseline
         for tier in tiers:
             value = minutes.get((day, tier), 0.0)
             if value <= 0:

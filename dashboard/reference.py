@@ -185,8 +185,8 @@ def reference_from_schema(schema: dict) -> Reference:
                 if code.startswith(("4", "5")):
                     error_codes.append((code, answer.get("description", "")))
                     continue
-                content = next(iter(answer.get("content", {}).values()), {})
-                responses.append((code, _type(content.get("schema", {}), {})))
+                media: dict = next(iter(answer.get("content", {}).values()), {})
+                responses.append((code, _type(media.get("schema", {}), {})))
             endpoints.append(
                 Endpoint(
                     method=method.upper(),

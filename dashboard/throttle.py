@@ -78,7 +78,7 @@ class LoginAttempt:
             refunds = self._usage(limit, ".refunds", increment=False)
             attempts = self._usage(limit, "", increment=True)
             self._counted.append(limit)
-            if attempts is None:  # RATELIMIT_ENABLE = False
+            if attempts is None or refunds is None:  # RATELIMIT_ENABLE = False
                 continue
             cache_failed = not attempts["count"]  # django-ratelimit fails closed; so do we
             if cache_failed or attempts["count"] - refunds["count"] > attempts["limit"]:

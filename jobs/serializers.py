@@ -93,7 +93,8 @@ class JobSerializer(serializers.Serializer):
 @extend_schema_serializer(many=False)  # the list action answers one list object, not an array
 class JobListSerializer(serializers.Serializer):
     object = serializers.CharField(default="list")
-    data = JobSerializer(many=True)
+    # A declared field, not the .data property: the serializer metaclass takes it off the class.
+    data = JobSerializer(many=True)  # type: ignore[assignment]
     has_more = serializers.BooleanField()
     url = serializers.CharField()
 

@@ -26,12 +26,13 @@ from jobs.uploads import limit_upload_size
 
 from ..forms import JobFilterForm, TryItForm
 from ..quickstart import curl_create, curl_retrieve
+from . import AuthenticatedHttpRequest
 
 JOBS_PER_PAGE = 20
 WAVEFORM_MAX_BYTES = 64 * 2**20  # bigger stems get a player but no waveform
 
 
-def _job_or_404(request: HttpRequest, job_id: str) -> Job:
+def _job_or_404(request: AuthenticatedHttpRequest, job_id: str) -> Job:
     try:
         return job_get_for_owner(user=request.user, job_id=job_id)
     except NotFound:
@@ -51,7 +52,7 @@ def job_rows(jobs: Iterable[Job], *, now: datetime) -> list[dict]:
 
 
 @login_required
-def job_list(request: HttpRequest) -> HttpResponse:
+def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = JobFilterForm(request.GET)
     filters = form.cleaned_data if form.is_valid() else {}
     now = timezone.now()
@@ -71,7 +72,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
+def job_detail(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
     job = _job_or_404(request, job_id)
     now = timezone.now()
     view = job_view(job=job, now=now)
@@ -102,7 +103,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 
 
 @login_required
-def job_poll(request: HttpRequest, job_id: str) -> JsonResponse:
+def job_poll(request: AuthenticatedHttpRequest, job_id: str) -> JsonResponse:
     """The Job object for the page's poller, with the browser session as credentials."""
     try:
         job = job_get_for_owner(user=request.user, job_id=job_id)
@@ -121,7 +122,7 @@ def _key_for_mode(user: User, mode: str) -> ApiKey:
 
 @csrf_exempt  # checked in _try_it, once the size limit is on the upload handlers
 @login_required
-def try_it(request: HttpRequest) -> HttpResponse:
+def try_it(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _try_it_page(request, TryItForm())
     try:
@@ -132,7 +133,7 @@ def try_it(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_protect
-def _try_it_post(request: HttpRequest) -> HttpResponse:
+def _try_it_post(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TryItForm(request.POST, request.FILES)
     if not form.is_valid():
         return _try_it_page(request, form, status=400)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -12,11 +12,12 @@ from accounts.models import ApiKey
 from accounts.selectors import api_key_get, api_key_list_current
 from accounts.services import api_key_create, api_key_revoke, api_key_roll
 
-from ..forms import MODE_CHOICES, KeyCreateForm, KeyRollForm
+from ..forms import MODE_CHOICES, ROLL_CHOICES, KeyCreateForm, KeyRollForm
 from ..reveal import reveal_later, take_revealed
+from . import AuthenticatedHttpRequest
 
 
-def _key_or_404(request: HttpRequest, key_id: int) -> ApiKey:
+def _key_or_404(request: AuthenticatedHttpRequest, key_id: int) -> ApiKey:
     key = api_key_get(user=request.user, key_id=key_id)
     if key is None:
         raise Http404("No such key.")
@@ -24,7 +25,7 @@ def _key_or_404(request: HttpRequest, key_id: int) -> ApiKey:
 
 
 @login_required
-def keys(request: HttpRequest) -> HttpResponse:
+def keys(request: AuthenticatedHttpRequest) -> HttpResponse:
     current = list(api_key_list_current(user=request.user))
     columns = [
         {
@@ -45,7 +46,7 @@ def keys(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def key_create(request: HttpRequest) -> HttpResponse:
+def key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = KeyCreateForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose test or live, and a name of at most 100 characters.")
@@ -60,7 +61,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def key_roll(request: HttpRequest, key_id: int) -> HttpResponse:
+def key_roll(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     key = _key_or_404(request, key_id)
     form = KeyRollForm(request.POST)
     if not form.is_valid():
@@ -69,13 +70,13 @@ def key_roll(request: HttpRequest, key_id: int) -> HttpResponse:
     expire_in = form.cleaned_data["expire_in"]
     new_key, secret = api_key_roll(key=key, expire_in=expire_in)
     reveal_later(request, key=new_key, secret=secret)
-    when = dict(form.fields["expire_in"].choices)[expire_in].lower()
+    when = dict(ROLL_CHOICES)[expire_in].lower()
     messages.success(request, f"Rolled “{key.name}”. The old secret stops working {when}.")
     return redirect("dashboard:keys")
 
 
 @login_required
-def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def key_revoke(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     """GET asks for confirmation; POST revokes."""
     key = _key_or_404(request, key_id)
     if request.method == "POST":

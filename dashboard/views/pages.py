@@ -20,6 +20,7 @@ from ..forms import UsageForm
 from ..quickstart import curl_create, site_url
 from ..reference import ERROR_EXAMPLE, ERRORS, api_reference
 from ..reveal import Revealed, take_revealed
+from . import AuthenticatedHttpRequest
 from .jobs import job_rows
 
 USAGE_DAYS = 30
@@ -38,8 +39,8 @@ def _quickstart_key(request: HttpRequest, revealed: Revealed | None) -> str:
 
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
-        context = {"curl": curl_create(request), "tiers": TIER_STEMS.items()}
-        return render(request, "dashboard/landing.html", context)
+        landing = {"curl": curl_create(request), "tiers": TIER_STEMS.items()}
+        return render(request, "dashboard/landing.html", landing)
     revealed = take_revealed(request)
     now = timezone.now()
     recent = job_rows(job_search(user=request.user, now=now)[:5], now=now)
@@ -54,7 +55,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def usage(request: HttpRequest) -> HttpResponse:
+def usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = UsageForm(request.GET)
     mode = (form.is_valid() and form.cleaned_data["mode"]) or "live"
     today = timezone.now().date()

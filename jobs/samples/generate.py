@@ -145,7 +145,9 @@ def main() -> None:
         "piano": piano(),
         "other": other(),
     }
-    stems["instrumental"] = sum(v for k, v in stems.items() if k != "vocals")
+    stems["instrumental"] = sum(
+        (v for k, v in stems.items() if k != "vocals"), np.zeros_like(stems["vocals"])
+    )
     peak = max(np.abs(v).max() for v in stems.values())
     mix_peak = np.abs(stems["vocals"] + stems["instrumental"]).max()
     scale = 0.9 / max(peak, mix_peak)

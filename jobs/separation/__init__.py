@@ -12,7 +12,7 @@ progress callback, when given, is called with a number from 0 to 100.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class Engine(Protocol):
     ) -> dict[str, np.ndarray]: ...
 
 
-def get_engine(name: str, **options: object) -> Engine:
+def get_engine(name: str, **options: Any) -> Engine:
     """Return the engine called `name`, built with engine-specific `options`.
 
     `name` is "dsp", "demucs", or "package.module:Class" for an engine of your own.

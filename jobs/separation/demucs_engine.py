@@ -207,7 +207,7 @@ class DemucsEngine:
         sources = {name: out[:, i] for i, name in enumerate(model.sources)}
         del out
 
-        stems: dict[str, torch.Tensor] = {}
+        stems: dict[str, Any] = {}
         if tier == "basic":
             stems[VOCALS] = sources.pop(VOCALS)
             stems["instrumental"] = sum(sources.values(), torch.zeros_like(stems[VOCALS]))

@@ -13,6 +13,8 @@ from playwright.sync_api import expect
 from tests.browser.conftest import settle
 from tests.conftest import wav_bytes
 
+pytestmark = pytest.mark.browser
+
 PASSWORD = "a long passphrase 42"
 
 

@@ -9,7 +9,7 @@ from jobs.separation import TIER_STEMS  # noqa: E402
 from tests.jobs.test_live_jobs import create, run_all  # noqa: E402
 from tests.neural_models import write_model_dir  # noqa: E402
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.neural, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("tier", list(TIER_STEMS))

@@ -7,18 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.neural
+
 pytest.importorskip("demucs")
 pytest.importorskip("torch")
 
 import torch  # noqa: E402
-from django.conf import settings  # noqa: E402
 
 from jobs.separation import TIER_STEMS, EngineUnavailable  # noqa: E402
 from jobs.separation.demucs_engine import DemucsEngine, missing_models  # noqa: E402
 from tests.neural_models import write_model_dir  # noqa: E402
-
-# Under `-p no:django` (before the project settings work) the Django tests skip themselves.
-needs_django = pytest.mark.skipif(not settings.configured, reason="needs pytest-django")
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +190,6 @@ def test_a_model_without_the_tiers_stems_is_refused(model_dir: Path) -> None:
 # Django: the system check and the `separate` command ---------------------------------------
 
 
-@needs_django
 def test_the_system_check_names_a_missing_model_folder(tmp_path: Path) -> None:
     from django.core import checks
     from django.test import override_settings
@@ -210,7 +207,6 @@ def test_the_system_check_names_a_missing_model_folder(tmp_path: Path) -> None:
     assert [e.msg for e in registered] == [e.msg for e in errors]
 
 
-@needs_django
 def test_the_system_check_is_silent_when_demucs_is_unused_or_ready(
     tmp_path: Path, model_dir: Path
 ) -> None:
@@ -228,7 +224,6 @@ def test_the_system_check_is_silent_when_demucs_is_unused_or_ready(
             assert [e.id for e in check_demucs_models(None)] == ["btro.E002"]
 
 
-@needs_django
 def test_the_system_check_reports_a_missing_demucs_package(monkeypatch: pytest.MonkeyPatch) -> None:
     from django.test import override_settings
 
@@ -247,7 +242,6 @@ def test_the_system_check_reports_a_missing_demucs_package(monkeypatch: pytest.M
     assert "requirements-neural.txt" in errors[0].hint
 
 
-@needs_django
 def test_fetch_models_fails_in_one_line_without_network(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -268,7 +262,6 @@ def test_fetch_models_fails_in_one_line_without_network(
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
-@needs_django
 def test_fetch_models_keeps_files_already_present_and_valid(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -276,7 +269,7 @@ def test_fetch_models_keeps_files_already_present_and_valid(
 
     from django.core.management import call_command
 
-    from jobs.management.commands import fetch_models
+    from jobs.separation import fetch
 
     payload = b"not really a checkpoint"
     fetched: list[str] = []
@@ -296,10 +289,10 @@ def test_fetch_models_keeps_files_already_present_and_valid(
         def __exit__(self, *exc: object) -> None:
             return None
 
-    digest = fetch_models.sha256_hex(payload)
+    digest = fetch.sha256_hex(payload)
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response(url))
     monkeypatch.setattr(
-        fetch_models, "remote_files", lambda: {"955717e8": f"https://x/955717e8-{digest[:8]}.th"}
+        fetch, "remote_files", lambda: {"955717e8": f"https://x/955717e8-{digest[:8]}.th"}
     )
 
     call_command("fetch_models", "--models", "htdemucs", "--model-dir", str(tmp_path))
@@ -314,7 +307,6 @@ def test_fetch_models_keeps_files_already_present_and_valid(
     ]
 
 
-@needs_django
 def test_fetch_models_rejects_a_download_with_the_wrong_hash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -323,11 +315,11 @@ def test_fetch_models_rejects_a_download_with_the_wrong_hash(
 
     from django.core.management import CommandError, call_command
 
-    from jobs.management.commands import fetch_models
+    from jobs.separation import fetch
 
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"tampered"))
     monkeypatch.setattr(
-        fetch_models, "remote_files", lambda: {"955717e8": "https://x/955717e8-00000000.th"}
+        fetch, "remote_files", lambda: {"955717e8": "https://x/955717e8-00000000.th"}
     )
 
     with pytest.raises(CommandError, match="sha256"):
@@ -336,12 +328,6 @@ def test_fetch_models_rejects_a_download_with_the_wrong_hash(
     assert not list(tmp_path.iterdir())
 
 
-def _separate_command_exists() -> bool:
-    return (Path(__file__).parents[2] / "jobs/management/commands/separate.py").is_file()
-
-
-@needs_django
-@pytest.mark.skipif(not _separate_command_exists(), reason="manage.py separate not written yet")
 def test_manage_py_separate_runs_the_demucs_engine(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

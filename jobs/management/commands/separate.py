@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=FORMATS, default="wav")
         parser.add_argument("--out", required=True, help="folder for the stems (created)")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         tier, fmt = str(options["tier"]), str(options["format"])
         out = Path(str(options["out"]))
         show = self.stderr.isatty()

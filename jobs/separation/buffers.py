@@ -27,10 +27,11 @@ class DiskArray(np.ndarray):
         self._addr = getattr(obj, "_addr", 0)
 
 
-def zeros(shape: tuple[int, ...]) -> np.ndarray:
-    """A float32 array of zeros: in memory when small, on an unlinked temp file when large."""
+def zeros(shape: tuple[int, ...], share: int = 1) -> np.ndarray:
+    """A float32 array of zeros: in memory when small, on an unlinked temp file when large
+    (when `share` arrays of its size would pass DISK_BYTES)."""
     nbytes = int(np.prod(shape)) * 4
-    if nbytes < DISK_BYTES:
+    if nbytes * share < DISK_BYTES:
         return np.zeros(shape, dtype=np.float32)
     with tempfile.TemporaryFile(prefix="btro-stem-") as fh:
         fh.truncate(nbytes)

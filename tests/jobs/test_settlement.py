@@ -67,6 +67,21 @@ def test_a_container_that_overstates_its_length_gets_the_difference_back(
     assert credit_balance(user=user) == before - job_cost(tier="pro", duration=2)
 
 
+def test_a_settled_job_that_then_fails_gets_back_exactly_what_it_paid(
+    live_api, user, worker, tmp_path, settings
+):
+    settings.BTRO_ENGINE = "tests.fake_engines:FailingEngine"
+    before = credit_balance(user=user)
+    job_id = create(live_api, lying_mkv(tmp_path / "long.mkv", seconds=2, claims=200.0))
+
+    run_all(worker)
+
+    assert Job.objects.get(pk=job_id).error_type == "engine_error"
+    assert credit_balance(user=user) == before
+    refund = CreditEntry.objects.get(job_id=job_id, kind="refund")
+    assert refund.amount == job_cost(tier="pro", duration=2)
+
+
 def test_when_the_decoded_audio_costs_more_than_the_balance_the_job_fails_and_is_refunded(
     live_api, user, worker, tmp_path, settings
 ):

@@ -65,7 +65,14 @@ class ApiKey(models.Model):
 class CreditEntry(models.Model):
     """The credit ledger: the balance is the sum of the amounts."""
 
-    KINDS = [("grant", "Grant"), ("cost", "Job cost"), ("refund", "Refund")]
+    # A job has at most one of each: its cost at upload, one adjustment once its audio is
+    # decoded (the difference, either way), and one refund of the two if it fails.
+    KINDS = [
+        ("grant", "Grant"),
+        ("cost", "Job cost"),
+        ("adjustment", "Job cost adjustment"),
+        ("refund", "Refund"),
+    ]
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="credit_entries")
     kind = models.CharField(max_length=10, choices=KINDS)
@@ -77,7 +84,7 @@ class CreditEntry(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         constraints = [
-            # A job is charged once and refunded at most once, whatever retries happen.
+            # Charged once, adjusted once, refunded once, whatever retries happen.
             models.UniqueConstraint(
                 fields=["job_id", "kind"],
                 condition=~models.Q(job_id=""),

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from .keys import key_digest, key_generate, key_mask
@@ -114,17 +115,47 @@ def credit_charge(*, user: User, amount: int, job_id: str) -> CreditEntry:
     )
 
 
+@transaction.atomic
+def credit_settle(*, user: User, job_id: str, amount: int, note: str = "") -> CreditEntry | None:
+    """Bring what a job is charged to `amount`, charging the difference (InsufficientCredits
+    if the balance does not cover it) or giving back an overcharge.
+
+    A job is settled once: a retry that finds the same amount does nothing.
+    """
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    from .selectors import credit_balance
+
+    entries = CreditEntry.objects.filter(job_id=job_id, kind__in=("cost", "adjustment"))
+    charged = -(entries.aggregate(total=Sum("amount"))["total"] or 0)
+    extra = amount - charged
+    if CreditEntry.objects.filter(job_id=job_id, kind="refund").exists():
+        raise ValueError(f"Job {job_id} was refunded; it cannot be settled.")
+    if extra == 0:
+        return None
+    if entries.filter(kind="adjustment").exists():
+        raise ValueError(f"Job {job_id} was already settled at {charged} credits, not {amount}.")
+    if extra > 0:
+        balance = credit_balance(user=user)
+        if extra > balance:
+            raise InsufficientCredits(needed=extra, balance=balance)
+    return CreditEntry.objects.create(
+        user=user, kind="adjustment", amount=-extra, job_id=job_id, note=note or f"Job {job_id}"
+    )
+
+
 def credit_refund(*, job_id: str) -> CreditEntry | None:
-    """Give back what a job cost; a second refund of the same job does nothing."""
-    cost = CreditEntry.objects.filter(job_id=job_id, kind="cost").first()
-    if cost is None:
+    """Give back what a job cost, adjustment included; a second refund does nothing."""
+    entries = CreditEntry.objects.filter(job_id=job_id, kind__in=("cost", "adjustment"))
+    first = entries.first()
+    charged = -(entries.aggregate(total=Sum("amount"))["total"] or 0)
+    if first is None or charged <= 0:
         return None
     try:
         with transaction.atomic():
             return CreditEntry.objects.create(
-                user_id=cost.user_id,
+                user_id=first.user_id,
                 kind="refund",
-                amount=-cost.amount,
+                amount=charged,
                 job_id=job_id,
                 note=f"Refund for failed job {job_id}",
             )

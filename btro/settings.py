@@ -140,6 +140,9 @@ BTRO_MAX_UPLOAD_BYTES = env.int("BTRO_MAX_UPLOAD_BYTES", default=100 * 1024 * 10
 BTRO_MAX_DURATION_SECONDS = env.float("BTRO_MAX_DURATION_SECONDS", default=20 * 60)
 # Samples × channels once decoded (float32): 20 minutes of stereo at 96 kHz, about 0.9 GB.
 BTRO_MAX_DECODED_SAMPLES = env.int("BTRO_MAX_DECODED_SAMPLES", default=20 * 60 * 96_000 * 2)
+# Private memory a separation process may use (RLIMIT_DATA); a job past it fails, the
+# machine lives. The dsp engine's worst accepted input peaks well below (bench/limits.py).
+BTRO_SEPARATION_MEMORY_MB = env.int("BTRO_SEPARATION_MEMORY_MB", default=3072)
 
 # Jobs
 BTRO_RESULT_TTL_SECONDS = env.int("BTRO_RESULT_TTL_SECONDS", default=3600)

@@ -24,7 +24,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from accounts.services import InsufficientCredits, credit_charge, credit_refund
+from accounts.services import InsufficientCredits, credit_charge, credit_refund, credit_settle
 from btro.errors import InvalidParameter, PaymentRequired
 
 from .engines import engine_name_for, engine_options
@@ -34,7 +34,14 @@ from .models import Job
 from .samples import test_result
 from .separation import TIER_STEMS, TIERS, AudioError, SeparationError
 from .separation.audio import FORMATS, AudioInfo, probe
-from .separation.runner import ChildCrashed, SeparationProcess, Task, TimedOut
+from .separation.runner import (
+    ChildCrashed,
+    Decoded,
+    OverBudget,
+    SeparationProcess,
+    Task,
+    TimedOut,
+)
 from .uploads import too_large
 
 logger = logging.getLogger(__name__)
@@ -232,6 +239,38 @@ def job_fail(*, job: Job, error_type: str, message: str) -> bool:
     return done
 
 
+class JobUnpaid(Exception):
+    """The audio decoded costs more than the job was charged and the balance covers."""
+
+
+class JobLost(Exception):
+    """This run no longer owns the job (the sweep gave it to another run)."""
+
+
+def job_settle(*, job: Job, decoded: Decoded) -> None:
+    """Charge the job for the audio actually decoded, not for what its header claimed:
+    the difference either way goes in the ledger; JobUnpaid if the balance falls short."""
+    seconds = decoded.seconds
+    cost = job_cost(tier=job.tier, duration=seconds)
+    with transaction.atomic():
+        if not _owned(job).update(duration=seconds, cost=cost):
+            raise JobLost(job.id)
+        try:
+            credit_settle(
+                user=job.user,
+                job_id=job.id,
+                amount=cost,
+                note=f"Job {job.id}: {seconds / 60:.1f} min of audio decoded",
+            )
+        except InsufficientCredits as err:
+            raise JobUnpaid(
+                f"The audio lasts {seconds:.0f} s once decoded, not the {job.duration:.0f} s "
+                f"its header claimed: the job costs {cost} credits, {err.needed} more than "
+                f"was charged, and the balance is {err.balance}."
+            ) from None
+    job.duration, job.cost = seconds, cost
+
+
 def job_release(*, job: Job) -> None:
     """Give the job back to the queue after a transient error."""
     _owned(job).update(claim="", heartbeat_at=None)
@@ -290,9 +329,14 @@ def job_run(*, job_id: str) -> None:
                 format=job.format,
                 engine_options=engine_options(engine),
                 max_seconds=settings.BTRO_MAX_DURATION_SECONDS,
+                max_samples=settings.BTRO_MAX_DECODED_SAMPLES,
+                memory_mb=settings.BTRO_SEPARATION_MEMORY_MB,
             )
             outcome = _separation_process().run(
-                task, timeout=settings.BTRO_JOB_TIME_LIMIT_SECONDS, on_progress=on_progress
+                task,
+                timeout=settings.BTRO_JOB_TIME_LIMIT_SECONDS,
+                on_progress=on_progress,
+                on_decoded=lambda decoded: job_settle(job=job, decoded=decoded),
             )
             stems = {}
             for stem, info in outcome.stems.items():
@@ -309,8 +353,14 @@ def job_run(*, job_id: str) -> None:
         }
         if not _finish(job, status=Job.SUCCEEDED, progress=100, result=result):
             logger.warning("job %s: finished, but another run owns it now", job.id)
+    except JobLost:
+        logger.warning("job %s: taken over by another run before it was separated", job.id)
+    except JobUnpaid as err:
+        job_fail(job=job, error_type="insufficient_credits", message=str(err))
     except AudioError as err:
         job_fail(job=job, error_type="invalid_audio", message=str(err))
+    except OverBudget as err:
+        job_fail(job=job, error_type="out_of_memory", message=str(err))
     except TimedOut as err:
         job_fail(job=job, error_type="timeout", message=str(err))
     except ChildCrashed as err:

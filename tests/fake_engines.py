@@ -62,3 +62,12 @@ class SuicidalEngine(SplitEngine):
 
     def separate(self, audio, sample_rate, tier, progress=None):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class GreedyEngine(SplitEngine):
+    """Asks for 4 GB at once (untouched, so it costs nothing where it is allowed)."""
+
+    def separate(self, audio, sample_rate, tier, progress=None):
+        hoard = np.empty(1 << 30, dtype=np.float32)
+        del hoard
+        return super().separate(audio, sample_rate, tier, progress)

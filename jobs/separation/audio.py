@@ -9,13 +9,14 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from . import AudioError
+from . import AudioError, buffers
 
 FORMATS: tuple[str, ...] = ("wav", "flac", "mp3")
 CONTENT_TYPES: dict[str, str] = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
@@ -33,6 +34,7 @@ _SNDFILE_FORMATS = {
 }
 _WRITE_SUBTYPES = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_24"), "mp3": ("MP3", None)}
 _BLOCK = 1 << 18  # frames per read/write block: bounded extra memory per call
+_PIPE_BLOCK = 1 << 20  # bytes per read from ffmpeg
 # Beyond these, a small compressed file can decode to many gigabytes: refuse at probe.
 MAX_CHANNELS = 8
 MAX_SAMPLE_RATE = 192_000
@@ -96,21 +98,24 @@ def _check_shape(info: AudioInfo) -> AudioInfo:
 
 
 def decode(
-    path: str | os.PathLike[str], *, max_seconds: float | None = None
+    path: str | os.PathLike[str],
+    *,
+    max_seconds: float | None = None,
+    max_samples: int | None = None,
 ) -> tuple[np.ndarray, int]:
     """The whole file as float32 (frames, channels) and its sample rate.
 
-    With `max_seconds`, audio longer than that is refused while decoding, whatever the
-    header claimed.
+    With `max_seconds` (length) or `max_samples` (frames × channels), audio past either limit
+    is refused while decoding, whatever the header claimed: decoding stops there. A large
+    result lives on an unlinked temp file (see buffers), not in private memory.
     """
     path = Path(path)
     info = probe(path)
-    if max_seconds is not None and info.duration > max_seconds:
-        raise AudioError(_too_long(max_seconds))
+    _Limits(info.sample_rate, info.channels, max_seconds, max_samples).check(info.frames)
     if info.format in _SNDFILE_FORMATS.values():
-        audio = _decode_sndfile(path, info, max_seconds)
+        audio = _decode_sndfile(path, info, max_seconds, max_samples)
     else:
-        audio = _decode_ffmpeg(path, info, max_seconds)
+        audio = _decode_ffmpeg(path, info, max_seconds, max_samples)
     if len(audio) == 0:
         raise AudioError("The file contains no audio.")
     return audio, info.sample_rate
@@ -138,6 +143,7 @@ def encode(
                 block = np.asarray(audio[start : start + _BLOCK], dtype=np.float32)
                 # Float WAV keeps overs; integer and lossy codecs would wrap or distort them.
                 out.write(block if fmt == "wav" else np.clip(block, -1.0, 1.0))
+                buffers.release(audio, start, start + _BLOCK)  # a disk-backed stem stays paged out
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioError(f"Could not write {fmt.upper()} at {sample_rate} Hz: {exc}") from None
 
@@ -165,28 +171,77 @@ def _check_tail(path: Path, frames: int) -> None:
         raise AudioError("The audio file is truncated or damaged near its end.")
 
 
-def _decode_sndfile(path: Path, info: AudioInfo, max_seconds: float | None) -> np.ndarray:
-    limit = None if max_seconds is None else int(max_seconds * info.sample_rate) + 1
-    n = 0
+class _Limits:
+    def __init__(
+        self, rate: int, channels: int, max_seconds: float | None, max_samples: int | None
+    ) -> None:
+        self.channels = channels
+        self.max_seconds, self.max_samples = max_seconds, max_samples
+        self.max_frames = None if max_seconds is None else int(max_seconds * rate) + 1
+
+    def check(self, frames: int, channels: int | None = None) -> None:
+        if self.max_frames is not None and frames > self.max_frames:
+            raise AudioError(_too_long(self.max_seconds or 0))
+        samples = frames * (channels or self.channels)
+        if self.max_samples is not None and samples > self.max_samples:
+            raise AudioError(
+                f"The audio is too large to separate: more than {self.max_samples:,} samples "
+                "once decoded (channels × sample rate × seconds). Send stereo at 44.1 or 48 kHz."
+            )
+
+
+class _Sink:
+    """Decoded float32 samples, checked against the limits block by block as they arrive and
+    appended to an unlinked temp file: a lying header costs no more than an honest file."""
+
+    def __init__(self, channels: int, limits: _Limits) -> None:
+        self.channels, self.limits = channels, limits
+        self.bytes = 0
+        self._file = tempfile.TemporaryFile(prefix="btro-decoded-")
+
+    @property
+    def frames(self) -> int:
+        return self.bytes // (4 * self.channels)  # a partial last frame from a pipe is dropped
+
+    def write(self, data: bytes | memoryview | np.ndarray) -> None:
+        raw = memoryview(data).cast("B")
+        self.limits.check((self.bytes + len(raw)) // (4 * self.channels), self.channels)
+        self._file.write(raw)
+        self.bytes += len(raw)
+
+    def audio(self) -> np.ndarray:
+        with self._file:
+            return buffers.from_file(self._file, (self.frames, self.channels))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _decode_sndfile(
+    path: Path, info: AudioInfo, max_seconds: float | None, max_samples: int | None
+) -> np.ndarray:
     try:
         with sf.SoundFile(str(path)) as f:
-            # Sized from what libsndfile opened, not from the probe (ffprobe may have named
+            # Shaped from what libsndfile opened, not from the probe (ffprobe may have named
             # a file libsndfile refuses, with any channel count).
-            out = np.empty((info.frames + _BLOCK, f.channels), dtype=np.float32)
-            while True:
-                if n + _BLOCK > len(out):  # the header undercounted: grow
-                    out = np.concatenate([out, np.empty_like(out[: max(len(out) // 2, _BLOCK)])])
-                got = f.read(_BLOCK, dtype="float32", always_2d=True, out=out[n : n + _BLOCK])
-                n += len(got)
-                if limit is not None and n > limit:
-                    raise AudioError(_too_long(max_seconds or 0))
-                if len(got) < _BLOCK:
-                    break
+            limits = _Limits(f.samplerate, f.channels, max_seconds, max_samples)
+            sink = _Sink(f.channels, limits)
+            block = np.empty((_BLOCK, f.channels), dtype=np.float32)
+            try:
+                while True:
+                    got = f.read(_BLOCK, dtype="float32", always_2d=True, out=block)
+                    sink.write(got)
+                    if len(got) < _BLOCK:
+                        break
+            except BaseException:
+                sink.close()
+                raise
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"The audio file is damaged or truncated ({_short(exc)}).") from None
-    if info.format != "mp3" and n < info.frames:
+    if info.format != "mp3" and sink.frames < info.frames:
+        sink.close()
         raise AudioError("The audio file is truncated: it holds less audio than its header says.")
-    return out[:n] if n == len(out) else out[:n].copy()
+    return sink.audio()
 
 
 def _ffprobe(path: Path) -> AudioInfo:
@@ -225,33 +280,51 @@ def _ffprobe(path: Path) -> AudioInfo:
     return AudioInfo(fmt, sample_rate, channels, frames, frames / sample_rate)
 
 
-def _decode_ffmpeg(path: Path, info: AudioInfo, max_seconds: float | None) -> np.ndarray:
+def _decode_ffmpeg(
+    path: Path, info: AudioInfo, max_seconds: float | None, max_samples: int | None
+) -> np.ndarray:
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn"]
     if max_seconds is not None:
         cmd += ["-t", str(max_seconds + 1)]
     cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(info.channels)]
     cmd += ["-ar", str(info.sample_rate), "pipe:1"]
-    # Raw samples go to an unlinked temp file, not a pipe: no buffer copy, no deadlock.
-    with tempfile.TemporaryFile() as raw, tempfile.TemporaryFile() as err:
+    limits = _Limits(info.sample_rate, info.channels, max_seconds, max_samples)
+    sink = _Sink(info.channels, limits)
+    timed_out = threading.Event()
+    # The header's length is not believed: samples are counted as they leave the pipe.
+    with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.run(
-                cmd, stdout=raw, stderr=err, stdin=subprocess.DEVNULL, timeout=DECODE_TIMEOUT_S
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, bufsize=0
             )
-        except subprocess.TimeoutExpired:
-            raise AudioError("Decoding took too long; the file may be damaged.") from None
         except OSError:
+            sink.close()
             raise AudioError(_UNREADABLE) from None
-        if proc.returncode != 0:
+        watchdog = threading.Timer(DECODE_TIMEOUT_S, lambda: (timed_out.set(), proc.kill()))
+        watchdog.start()
+        try:
+            block = bytearray(_PIPE_BLOCK)
+            view = memoryview(block)
+            while got := proc.stdout.readinto(block):
+                sink.write(view[:got])
+        except BaseException:
+            proc.kill()  # a limit was passed: stop ffmpeg now, not at the end of the file
+            sink.close()
+            raise
+        finally:
+            watchdog.cancel()
+            proc.stdout.close()
+            returncode = proc.wait()
+        if timed_out.is_set():
+            sink.close()
+            raise AudioError("Decoding took too long; the file may be damaged.")
+        if returncode != 0:
+            sink.close()
             err.seek(0)
             detail = err.read(300).decode("utf-8", "replace").strip().splitlines()
-            reason = detail[0] if detail else f"ffmpeg exited with {proc.returncode}"
+            reason = detail[0] if detail else f"ffmpeg exited with {returncode}"
             raise AudioError(f"The audio file is damaged or unsupported ({reason}).")
-        raw.seek(0)
-        audio = np.fromfile(raw, dtype=np.float32)
-    audio = audio[: len(audio) - len(audio) % info.channels].reshape(-1, info.channels)
-    if max_seconds is not None and len(audio) > max_seconds * info.sample_rate + 1:
-        raise AudioError(_too_long(max_seconds))
-    return audio
+    return sink.audio()
 
 
 # MPEG audio frame header tables: bitrate (kbit/s) by (version is MPEG-1, layer), rate by version.

@@ -5,23 +5,27 @@ separates the non-repeating, centred lead from the accompaniment; a harmonic–p
 split gives drums; low harmonic energy gives bass; register gives guitar and piano.
 Source power estimates become soft Wiener masks that sum to one, so the stems add up to
 the mixture. Chunks overlap and are cross-faded.
+
+Memory does not grow with length or channel count: channels are separated in pairs (as
+Demucs does), one chunk at a time, with masks and inverse transforms made one stem at a
+time; long inputs and stems live on temp files (see buffers) and finished rows leave RSS.
 """
 
 from __future__ import annotations
 
-import mmap
-import tempfile
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import scipy.fft
 from scipy.ndimage import median_filter, uniform_filter1d
 
-from . import TIER_STEMS, Progress, SeparationError
+from . import TIER_STEMS, Progress, SeparationError, buffers
 
 _SOURCES = ("vocals", "drums", "bass", "guitar", "piano", "other")
 _RESIDUAL = {"basic": "instrumental", "vocal_remover": "instrumental"}
 _EPS = 1e-10
-_DISK_BYTES = 256 << 20  # stems larger than this live in unlinked temp files, not RAM
+_ROWS = 1 << 16  # frames per block when copying in or out of (possibly disk-backed) buffers
+_FRAMES = 64  # STFT frames per FFT batch: transforms never hold a whole chunk's frames twice
 # Tuned on devset seed 0 only: harmonic kernel (s), percussive kernel (Hz), mask power,
 # percussive gain, full-resolution edge (Hz), bass crossover (Hz).
 HARM_S, PERC_HZ, HPSS_POW, PERC_GAIN, POOL_HZ = 0.2, 400.0, 2.0, 0.6, 4000.0
@@ -56,7 +60,7 @@ class DspEngine:
     ) -> dict[str, np.ndarray]:
         if tier not in TIER_STEMS:
             raise SeparationError(f"Unknown tier {tier!r}; choose one of {', '.join(TIER_STEMS)}.")
-        mix = np.asarray(audio, dtype=np.float32)
+        mix = np.asanyarray(audio, dtype=np.float32)  # keeps a disk-backed input's map
         flat = mix.ndim == 1
         if flat:
             mix = mix[:, None]
@@ -65,7 +69,7 @@ class DspEngine:
         stems = TIER_STEMS[tier]
         residual = _RESIDUAL.get(tier, "other")
         computed = [s for s in stems if s != residual]
-        outputs = {s: _buffer(mix.shape, len(stems)) for s in stems}
+        outputs = {s: buffers.zeros(mix.shape, share=len(stems)) for s in stems}
         reached = [0.0]
 
         def report(percent: float) -> None:
@@ -76,59 +80,77 @@ class DspEngine:
 
         report(0.0)
 
-        n = len(mix)
+        n, channels = mix.shape
         chunk = max(int(self.chunk_seconds * sample_rate), 1)
         overlap = int(self.overlap_seconds * sample_rate)
         step = chunk - overlap
         starts = list(range(0, max(n - overlap, 1), step))
         for index, start in enumerate(starts):
             stop = min(start + chunk, n)
-            part = mix[start:stop]
-            if np.max(np.abs(part), initial=0.0) < 1e-7:  # silence: nothing to separate
-                estimates = {s: np.zeros_like(part) for s in computed}
-            else:
-                estimates = self._separate_chunk(
-                    part,
-                    sample_rate,
-                    computed,
-                    lambda f, a=start, b=stop: report(min(99.0, 100.0 * (a + f * (b - a)) / n)),
-                )
             fade_in = overlap if index > 0 else 0
             fade_out = overlap if stop < n else 0
             ramp = _ramp(stop - start, fade_in, fade_out)
-            for s in computed:
-                out = outputs[s][start:stop]
-                # Overlapping regions sum two cross-faded chunks; elsewhere the ramp is 1.
-                if fade_in:
-                    out[:fade_in] += estimates[s][:fade_in] * ramp[:fade_in]
-                    out[fade_in:] = estimates[s][fade_in:] * ramp[fade_in:]
-                else:
-                    out[:] = estimates[s] * ramp
-            done = start + step if stop < n else n
-            for s in computed:
-                _release(outputs[s], 0, done)
+
+            def read(lo: int, hi: int, a: int = start, b: int = stop) -> np.ndarray:
+                return _read(mix, a, b, lo, hi)
+
+            def tick(f: float, a: int = start, b: int = stop) -> None:
+                report(min(99.0, 100.0 * (a + f * (b - a)) / n))
+
+            estimates = self._separate_chunk(read, channels, sample_rate, computed, tick)
+            for s, lo, hi, estimate in estimates:
+                _write(outputs[s], estimate, ramp, start, fade_in, lo, hi)
+                del estimate
+            buffers.release(mix, 0, stop)
             report(min(99.0, 100.0 * stop / n))
 
         # The residual makes the stems add back to the mixture exactly.
         rest = outputs[residual]
-        for start in range(0, n, 1 << 18):
-            block = mix[start : start + (1 << 18)].copy()
+        for start in range(0, n, _ROWS):
+            block = mix[start : start + _ROWS].copy()
             for s in computed:
-                block -= outputs[s][start : start + (1 << 18)]
-            rest[start : start + (1 << 18)] = block
-            for s in stems:
-                _release(outputs[s], start, start + len(block))
+                block -= outputs[s][start : start + _ROWS]
+            rest[start : start + _ROWS] = block
+            for array in (mix, *outputs.values()):
+                buffers.release(array, start, start + len(block))
         report(100.0)
         return {s: (outputs[s][:, 0] if flat else outputs[s]) for s in stems}
 
     def _separate_chunk(
-        self, x: np.ndarray, sr: int, want: list[str], tick: Progress
-    ) -> dict[str, np.ndarray]:
+        self,
+        read: Callable[[int, int], np.ndarray],
+        channels: int,
+        sr: int,
+        want: list[str],
+        tick: Progress,
+    ) -> Iterator[tuple[str, int, int, np.ndarray]]:
+        """Each wanted stem of one chunk, one channel pair at a time: (stem, lo, hi, audio)
+        for channels lo..hi. `read(lo, hi)` gives the chunk's channels lo..hi.
+
+        The masks come from all channels' mean power, as one spectrogram would give; only
+        the transforms go pair by pair (an input of more than two channels is transformed
+        twice rather than held whole).
+        """
         n_fft = 1 << int(round(np.log2(sr * 0.093)))  # ~93 ms whatever the rate
         hop = n_fft // 4
-        spec = _stft(x, n_fft, hop, self.workers)  # (channels, bins, frames) complex64
-        power = (spec.real**2 + spec.imag**2).mean(axis=0)
-        mag = np.sqrt(power)
+        pairs = [(c, min(c + 2, channels)) for c in range(0, channels, 2)]
+        mag = None
+        for lo, hi in pairs:
+            part = read(lo, hi)
+            length = len(part)
+            spec = _stft(part, n_fft, hop, self.workers)  # (2, bins, frames) complex64
+            del part
+            if mag is None:
+                mag = np.zeros(spec.shape[1:], dtype=np.float32)
+            for channel in spec:  # the channels' mean power, without a stacked temporary
+                mag += channel.real**2
+                mag += channel.imag**2
+            if len(pairs) > 1:
+                del spec
+        if mag.max() < 1e-14:
+            return  # silence: every stem stays zero here
+        mag /= channels
+        np.sqrt(mag, out=mag)
         freqs = np.fft.rfftfreq(n_fft, 1.0 / sr).astype(np.float32)[:, None]
         frame_s = hop / sr
 
@@ -136,51 +158,110 @@ class DspEngine:
         split = int(POOL_HZ / (sr / n_fft))
         model = _repetition(_pool_high(mag, split), self.neighbours, int(1.0 / frame_s))
         rep = np.minimum(mag, _unpool_high(model, split, mag.shape[0]))
+        del model
         lead = np.maximum(mag - rep, 0.0)
         tick(0.4)
 
         # Centre cue: a lead voice is panned near the middle; side energy is accompaniment.
-        if spec.shape[0] == 2:
-            side = np.abs(spec[0] - spec[1]) * 0.5
-            mid = np.abs(spec[0] + spec[1]) * 0.5
-            centred = mid**2 / (mid**2 + side**2 + _EPS)
-            lead = lead * centred
+        if channels == 2:
+            side = np.abs(spec[0] - spec[1])
+            mid = np.abs(spec[0] + spec[1])
+            side *= 0.5
+            mid *= 0.5
+            mid **= 2
+            side **= 2
+            side += mid
+            side += _EPS
+            mid /= side  # centred: mid² / (mid² + side²)
+            del side
+            lead *= mid
+            del mid
         # Register: lead voices sit between ~90 Hz and ~12 kHz.
         band = _smoothstep(freqs, 70.0, 180.0) * (1.0 - 0.7 * _smoothstep(freqs, 8000.0, 14000.0))
-        lead = lead * band
+        lead *= band
         lead = uniform_filter1d(lead, 3, axis=1)
-        acc = np.maximum(mag - lead, 0.0) + 0.1 * rep
+        acc = np.subtract(mag, lead, out=mag)  # the accompaniment, in the magnitude's place
+        np.maximum(acc, 0.0, out=acc)
+        rep *= 0.1
+        acc += rep
+        del rep, mag
 
         # Harmonic–percussive split of the accompaniment.
         harm = median_filter(acc, size=(1, max(3, int(HARM_S / frame_s) | 1)), mode="nearest")
         perc = _freq_median(acc, PERC_HZ / (sr / n_fft))
-        h_share = harm**HPSS_POW / (harm**HPSS_POW + (PERC_GAIN * perc) ** HPSS_POW + _EPS)
+        harm **= HPSS_POW
+        perc *= PERC_GAIN
+        perc **= HPSS_POW
+        perc += harm
+        perc += _EPS
+        h_share = np.divide(harm, perc, out=harm)
+        del perc
         tick(0.6)
         low = 1.0 - _smoothstep(freqs, BASS_LO, BASS_HI)
+        mid_low = 1.0 - _smoothstep(freqs, 300.0, 700.0)
 
-        powers: dict[str, np.ndarray] = {"vocals": lead**2}
-        acc_p = acc**2
-        powers["drums"] = acc_p * (1.0 - h_share)
-        pitched = acc_p * h_share
-        powers["bass"] = pitched * low
-        upper = pitched * (1.0 - low)
-        if "guitar" in want or "piano" in want:
-            # No timbre model: piano holds the lower-middle register, guitar the upper.
-            mid_low = 1.0 - _smoothstep(freqs, 300.0, 700.0)
-            powers["piano"] = upper * mid_low * 0.5
-            powers["guitar"] = upper * (1.0 - mid_low) * 0.5
-            powers["other"] = upper * 0.5
-        else:
-            powers["other"] = upper
-        if "instrumental" in want:
-            powers = {"vocals": powers["vocals"], "instrumental": acc_p}
-        total = sum(powers.values()) + _EPS
-        out: dict[str, np.ndarray] = {}
-        for i, s in enumerate(want):
-            mask = (powers[s] / total).astype(np.float32, copy=False)
-            out[s] = _istft(spec * mask, n_fft, hop, len(x), self.workers)
-            tick(0.6 + 0.4 * (i + 1) / len(want))
-        return out
+        # Source powers are lead² for vocals and shares of acc² for the rest, and every
+        # tier's shares add up to acc²: the Wiener masks are power / (lead² + acc²).
+        acc **= 2
+        lead **= 2
+        total = lead + acc
+        total += _EPS
+        studio = "guitar" in want or "piano" in want
+        for p, (lo, hi) in enumerate(pairs):
+            if len(pairs) > 1:
+                spec = _stft(read(lo, hi), n_fft, hop, self.workers)
+            for i, s in enumerate(want):
+                if s == "vocals":
+                    mask = lead / total
+                elif s == "instrumental":
+                    mask = acc / total
+                elif s == "drums":
+                    mask = np.subtract(1.0, h_share)
+                    mask *= acc
+                    mask /= total
+                else:
+                    mask = h_share * acc
+                    mask *= low if s == "bass" else 1.0 - low
+                    if s == "piano":
+                        mask *= mid_low * 0.5
+                    elif s == "guitar":
+                        mask *= (1.0 - mid_low) * 0.5
+                    elif s == "other" and studio:  # other shares the upper register
+                        mask *= 0.5
+                    mask /= total
+                estimate = _istft(spec, n_fft, hop, length, self.workers, mask)
+                del mask
+                yield s, lo, hi, estimate
+                del estimate
+                tick(0.6 + 0.4 * (p * len(want) + i + 1) / (len(pairs) * len(want)))
+            del spec
+
+
+def _read(mix: np.ndarray, start: int, stop: int, lo: int, hi: int) -> np.ndarray:
+    """Channels lo..hi of rows start..stop, copied block by block (input pages then leave)."""
+    part = np.empty((stop - start, hi - lo), dtype=np.float32)
+    for row in range(start, stop, _ROWS):
+        end = min(row + _ROWS, stop)
+        part[row - start : end - start] = mix[row:end, lo:hi]
+    return part
+
+
+def _write(
+    out: np.ndarray, estimate: np.ndarray, ramp: np.ndarray, start: int, fade_in: int, lo: int, hi
+) -> None:
+    """Cross-fade a chunk's estimate into channels lo..hi of `out`, block by block.
+
+    Rows under the fade-in already hold the previous chunk's fade-out: add to them; the
+    rest are written. A disk-backed `out` lets each block's pages go once written.
+    """
+    for row in range(0, len(estimate), _ROWS):
+        end = min(row + _ROWS, len(estimate))
+        block = estimate[row:end] * ramp[row:end]
+        target = out[start + row : start + end, lo:hi]
+        split = max(0, min(fade_in - row, end - row))
+        target[:split] += block[:split]
+        target[split:] = block[split:]
+        buffers.release(out, start + row, start + end)
 
 
 def _pool_high(mag: np.ndarray, split: int) -> np.ndarray:
@@ -240,23 +321,30 @@ def _stft(x: np.ndarray, n_fft: int, hop: int, workers: int) -> np.ndarray:
     padded = np.pad(x, ((pad, pad + hop), (0, 0)))
     count = (len(padded) - n_fft) // hop + 1
     view = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=0)[::hop][:count]
-    frames = view * _window(n_fft)  # (frames, channels, n_fft)
-    spec = scipy.fft.rfft(frames, axis=-1, workers=workers).astype(np.complex64, copy=False)
+    window = _window(n_fft)
+    spec = np.empty((count, x.shape[1], n_fft // 2 + 1), dtype=np.complex64)
+    for f in range(0, count, _FRAMES):
+        frames = view[f : f + _FRAMES] * window  # (frames, channels, n_fft)
+        spec[f : f + _FRAMES] = scipy.fft.rfft(frames, axis=-1, workers=workers)
     return spec.transpose(1, 2, 0)
 
 
-def _istft(spec: np.ndarray, n_fft: int, hop: int, length: int, workers: int) -> np.ndarray:
-    frames = scipy.fft.irfft(spec.transpose(2, 0, 1), n=n_fft, axis=-1, workers=workers)
+def _istft(
+    spec: np.ndarray, n_fft: int, hop: int, length: int, workers: int, mask: np.ndarray
+) -> np.ndarray:
+    """The signal of `spec * mask`, made a batch of frames at a time."""
+    channels, _, count = spec.shape
     win = _window(n_fft)
-    frames *= win
-    count = frames.shape[0]
-    total = (count - 1) * hop + n_fft
-    out = np.zeros((total, spec.shape[0]), dtype=np.float32)
-    for j in range(n_fft // hop):  # overlap-add, one phase of the hop grid at a time
-        sub = frames[j :: (n_fft // hop)]
-        seg = sub.transpose(0, 2, 1).reshape(-1, spec.shape[0])
-        begin = j * hop
-        out[begin : begin + len(seg)] += seg
+    phases = n_fft // hop
+    out = np.zeros(((count - 1) * hop + n_fft, channels), dtype=np.float32)
+    for f in range(0, count, _FRAMES):
+        masked = spec[:, :, f : f + _FRAMES] * mask[:, f : f + _FRAMES]
+        frames = scipy.fft.irfft(masked.transpose(2, 0, 1), n=n_fft, axis=-1, workers=workers)
+        frames *= win
+        for j in range(min(phases, len(frames))):  # overlap-add, one phase of the hop grid
+            seg = frames[j::phases].transpose(0, 2, 1).reshape(-1, channels)
+            begin = (f + j) * hop
+            out[begin : begin + len(seg)] += seg
     # sqrt-Hann analysis and synthesis at 75% overlap sum to a constant 2.
     out *= hop / (n_fft / 2)
     return out[n_fft : n_fft + length]
@@ -269,35 +357,3 @@ def _ramp(length: int, fade_in: int, fade_out: int) -> np.ndarray:
     if fade_out:
         ramp[length - fade_out :, 0] = np.linspace(1.0, 0.0, fade_out, dtype=np.float32)
     return ramp
-
-
-class _Buffer(np.ndarray):
-    """An ndarray that remembers the mmap behind it, so written pages can leave RSS."""
-
-    _map: mmap.mmap | None = None
-
-
-def _buffer(shape: tuple[int, ...], count: int) -> np.ndarray:
-    nbytes = int(np.prod(shape)) * 4
-    if nbytes * count < _DISK_BYTES:
-        return np.zeros(shape, dtype=np.float32)
-    # Long tracks: an unlinked temp file holds the stem; the OS pages it, RSS stays flat.
-    with tempfile.TemporaryFile(prefix="btro-stem-") as fh:
-        fh.truncate(nbytes)
-        mapped = mmap.mmap(fh.fileno(), nbytes)
-    arr = np.frombuffer(mapped, dtype=np.float32).reshape(shape).view(_Buffer)
-    arr._map = mapped
-    return arr
-
-
-def _release(arr: np.ndarray, start: int, stop: int) -> None:
-    """Drop finished frames of a disk-backed stem from this process's resident memory."""
-    mapped = getattr(arr, "_map", None)
-    if mapped is None or stop <= start:
-        return
-    row = arr.strides[0]
-    page = mmap.PAGESIZE
-    lo = (start * row + page - 1) // page * page
-    hi = stop * row // page * page
-    if hi > lo:
-        mapped.madvise(mmap.MADV_DONTNEED, lo, hi - lo)

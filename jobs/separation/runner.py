@@ -2,6 +2,11 @@
 
 A decoder that hangs, an engine that runs past its time, or a native crash ends the child,
 never the worker that asked. The child keeps its engines (and their models) between tasks.
+
+The child decodes first and says how much audio it got (`("decoded", Decoded)`); it
+separates only once the parent answers "go", so the parent can settle what the job costs
+by the audio itself, never by a header. Each task runs under a memory budget: an engine
+that asks for more fails the task with OverBudget instead of taking the machine.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import multiprocessing as mp
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +35,14 @@ class ChildCrashed(SeparationError):
     """The child process died in the middle of a task."""
 
 
+class OverBudget(SeparationError):
+    """The task needed more memory than the separation process may use."""
+
+
+class _Stopped(Exception):
+    """The parent answered "stop" to the decoded length."""
+
+
 @dataclass(frozen=True)
 class Task:
     input_path: str
@@ -38,6 +52,21 @@ class Task:
     format: str = "wav"
     engine_options: dict = field(default_factory=dict)
     max_seconds: float | None = None
+    max_samples: int | None = None  # frames × channels once decoded
+    memory_mb: int | None = None  # the child's budget of private memory (RLIMIT_DATA)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What the decoder actually produced, whatever the file's header said."""
+
+    frames: int
+    channels: int
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
 
 
 @dataclass(frozen=True)
@@ -47,29 +76,63 @@ class Outcome:
     stems: dict[str, dict]  # stem -> {"path", "bytes", "duration"}
 
 
-def run_task(task: Task, progress: Callable[[float], None], engines: dict | None = None) -> Outcome:
-    """Decode, separate and encode, in this process."""
+def run_task(
+    task: Task,
+    progress: Callable[[float], None],
+    engines: dict | None = None,
+    admit: Callable[[Decoded], bool] = lambda decoded: True,
+) -> Outcome | None:
+    """Decode, ask `admit` whether to go on, separate and encode, in this process.
+
+    None when `admit` said no: nothing was separated.
+    """
     from .audio import decode, encode
 
     engines = {} if engines is None else engines
-    audio, sample_rate = decode(task.input_path, max_seconds=task.max_seconds)
+    audio, sample_rate = decode(
+        task.input_path, max_seconds=task.max_seconds, max_samples=task.max_samples
+    )
+    if not admit(Decoded(frames=len(audio), channels=audio.shape[1], sample_rate=sample_rate)):
+        return None
     progress(2)
     key = (task.engine, tuple(sorted((k, repr(v)) for k, v in task.engine_options.items())))
     if key not in engines:
         engines[key] = get_engine(task.engine, **task.engine_options)
     engine = engines[key]
     stems = engine.separate(audio, sample_rate, task.tier, progress=lambda p: progress(2 + p * 0.9))
+    del audio  # the stems are written one at a time: never hold the input and all of them
     out = {}
-    for name, stem in stems.items():
+    for name in list(stems):
         path = Path(task.out_dir) / f"{name}.{task.format}"
+        stem = stems.pop(name)
         encode(stem, sample_rate, path, task.format)
         out[name] = {
             "path": str(path),
             "bytes": path.stat().st_size,
             "duration": round(len(stem) / sample_rate, 3),
         }
+        del stem
     progress(99)
     return Outcome(engine=engine.name, sample_rate=sample_rate, stems=out)
+
+
+def _set_budget(memory_mb: int | None) -> None:
+    """Cap this process's private memory (heap and anonymous maps, what RLIMIT_DATA counts).
+
+    Not RLIMIT_AS: PyTorch reserves address space it never touches, and stems on temp files
+    are shared file maps, which RLIMIT_DATA leaves out: what is capped is what uses RAM.
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    soft = resource.RLIM_INFINITY if not memory_mb else memory_mb << 20
+    if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
+        soft = hard
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def _over_budget(task: Task) -> OverBudget:
+    return OverBudget(
+        f"Separation needed more than this worker's memory budget of {task.memory_mb} MB."
+    )
 
 
 def _die_with_parent() -> None:
@@ -111,17 +174,28 @@ def _child_main(conn, log_level: int = logging.WARNING) -> None:
     logging.basicConfig(level=log_level, handlers=[_PipeLogs(send)], force=True)
     logging.captureWarnings(True)
     engines: dict = {}
+
+    def admit(decoded: Decoded) -> bool:
+        send(("decoded", decoded))
+        return conn.recv() == "go"
+
     while True:
         try:
             task = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            outcome = run_task(task, lambda p: send(("progress", float(p))), engines)
-            send(("done", outcome))
+            _set_budget(task.memory_mb)
+            outcome = run_task(task, lambda p: send(("progress", float(p))), engines, admit)
+            send(("done", outcome) if outcome else ("stopped", None))
+        except MemoryError:
+            send(("error", _over_budget(task)))
         except SeparationError as exc:
             send(("error", exc))
         except Exception as exc:  # an engine bug must reach the job as a message, not kill us
+            if "can't allocate memory" in str(exc):  # PyTorch's allocator, under the budget
+                send(("error", _over_budget(task)))
+                continue
             logger.exception("The engine failed")
             send(("error", SeparationError(f"The engine failed: {type(exc).__name__}: {exc}")))
 
@@ -156,26 +230,35 @@ class SeparationProcess:
         *,
         timeout: float,
         on_progress: Callable[[float | None], None] = lambda p: None,
+        on_decoded: Callable[[Decoded], None] = lambda decoded: None,
     ) -> Outcome:
         """Run `task` in the child; `on_progress(None)` is a heartbeat while nothing is said.
 
-        If anything goes wrong on this side (a failing callback included), the child is
-        stopped: its late answer must never be read as the answer to the next task.
+        `on_decoded` hears how much audio the file really holds before any separation; if it
+        raises, the child is told to stop (it stays up for the next task) and the exception
+        comes out of here. If anything else goes wrong on this side (a failing callback
+        included), the child is stopped: its late answer must never be read as the answer
+        to the next task.
         """
         self._ensure_started()
         try:
-            kind, payload = self._exchange(task, timeout, on_progress)
+            kind, payload = self._exchange(task, timeout, on_progress, on_decoded)
         except BaseException:
             self.stop()
             raise
         if kind == "error":
-            raise payload  # the child answered, so it is ready for the next task
+            if isinstance(payload, OverBudget):
+                self.stop()  # a failed allocation may have left native code in a bad state
+            raise payload  # otherwise the child answered, so it is ready for the next task
+        if kind == "stopped":
+            raise payload
         return payload
 
-    def _exchange(self, task: Task, timeout: float, on_progress) -> tuple[str, object]:
+    def _exchange(self, task: Task, timeout: float, on_progress, on_decoded) -> tuple[str, object]:
         self._conn.send(task)
         deadline = time.monotonic() + timeout
         beat_due = time.monotonic() + HEARTBEAT_SECONDS  # the child's log lines don't postpone it
+        refusal: BaseException | None = None
         while True:
             now = time.monotonic()
             if now >= deadline:
@@ -197,6 +280,14 @@ class SeparationProcess:
             kind = message[0]
             if kind == "progress":
                 on_progress(message[1])
+            elif kind == "decoded":
+                try:
+                    on_decoded(message[1])
+                except Exception as exc:
+                    refusal = exc
+                self._conn.send("stop" if refusal else "go")
+            elif kind == "stopped" and refusal is not None:
+                return kind, refusal
             elif kind in ("done", "error"):
                 return kind, message[1]
             else:

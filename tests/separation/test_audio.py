@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from jobs.separation import AudioError
+from jobs.separation import AudioError, buffers
 from jobs.separation.audio import CONTENT_TYPES, FORMATS, decode, encode, probe
+from tests.lying_files import lying_flac, lying_m4a, lying_mkv, needs_ffmpeg
 
 SR = 44100
 
@@ -172,3 +174,74 @@ def test_wav_output_is_lossless(tmp_path):
 def test_it_refuses_an_unknown_output_format(tmp_path):
     with pytest.raises(AudioError, match="format"):
         encode(tone(0.1), SR, tmp_path / "out.aac", "aac")
+
+
+# Lying containers: the decoder measures what it decodes, never the header -------------
+
+
+@needs_ffmpeg
+def test_a_matroska_file_that_claims_a_tenth_of_its_length_decodes_to_its_real_length(tmp_path):
+    path = lying_mkv(tmp_path / "short.mkv", seconds=3.0, claims=0.1)
+    assert probe(path).duration == pytest.approx(0.1)
+
+    audio, sr = decode(path)
+
+    assert sr == 8000 and len(audio) == 3 * 8000
+
+
+@needs_ffmpeg
+def test_an_m4a_whose_mvhd_and_mdhd_understate_its_length_is_refused_past_the_limit(tmp_path):
+    path = lying_m4a(tmp_path / "short.m4a", seconds=3.0, claims=0.3)
+    assert probe(path).duration < 0.5
+
+    with pytest.raises(AudioError, match="longer than the limit of 1 seconds"):
+        decode(path, max_seconds=1.0)
+
+
+@needs_ffmpeg
+def test_a_lying_eight_channel_file_is_refused_at_the_decoded_size_limit(tmp_path):
+    path = lying_mkv(tmp_path / "wide.mkv", seconds=3.0, claims=0.01, channels=8)
+    info = probe(path)
+    assert info.frames * info.channels < 8000 * 2  # the header passes the upload check
+
+    with pytest.raises(AudioError, match="too large to separate"):
+        decode(path, max_samples=8000 * 2)
+
+
+@needs_ffmpeg
+def test_decoding_a_lie_stops_at_the_limit_without_holding_what_it_decoded(tmp_path):
+    path = lying_mkv(tmp_path / "wide.mkv", seconds=30.0, claims=0.01, channels=8, rate=48000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(AudioError, match="longer than"):
+            decode(path, max_seconds=5.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20  # 5 s of 8 channels at 48 kHz is 7.7 MB of samples
+
+
+def test_a_flac_whose_streaminfo_undercounts_decodes_no_more_than_it_declares(tmp_path):
+    path = lying_flac(write(tmp_path / "in.flac", tone(3.0)), claims_frames=SR // 2)
+
+    audio, _ = decode(path)
+
+    assert probe(path).frames == len(audio) == SR // 2
+
+
+def test_the_decoded_size_limit_counts_channels(tmp_path):
+    path = write(tmp_path / "in.wav", tone(1.0, channels=4))
+
+    with pytest.raises(AudioError, match="too large"):
+        decode(path, max_samples=3 * SR)
+    assert decode(path, max_samples=4 * SR)[0].shape == (SR, 4)
+
+
+def test_a_large_decoded_input_lives_on_a_temp_file_not_in_private_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(buffers, "DISK_BYTES", 1 << 16)
+    path = write(tmp_path / "in.flac", tone(1.0))
+
+    audio, _ = decode(path)
+
+    assert getattr(audio, "_map", None) is not None
+    np.testing.assert_array_equal(audio, decode(write(tmp_path / "b.wav", audio))[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -106,3 +108,26 @@ def test_the_low_note_lands_in_bass_and_the_clicks_in_drums():
 def test_it_rejects_an_unknown_tier():
     with pytest.raises(SeparationError, match="tier"):
         DspEngine().separate(song(0.5), SR, "platinum")
+
+
+def test_an_odd_number_of_channels_keeps_its_shape_and_sums_back():
+    mix = np.concatenate([song(2.0), song(2.0)[:, ::-1] * 0.5, song(2.0, 1)], axis=1)
+
+    stems = DspEngine(chunk_seconds=1.0, overlap_seconds=0.25).separate(mix, SR, "studio")
+
+    assert all(s.shape == (len(mix), 5) for s in stems.values())
+    np.testing.assert_allclose(sum(stems.values()), mix, atol=1e-5)
+
+
+def test_working_memory_does_not_grow_with_the_channel_count():
+    def working_bytes(channels: int) -> int:
+        mix = np.tile(song(6.0), (1, channels // 2))
+        tracemalloc.start()
+        try:
+            DspEngine(chunk_seconds=2.0, overlap_seconds=0.5).separate(mix, SR, "studio")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return peak - 6 * mix.nbytes  # beyond the six stems themselves
+
+    assert working_bytes(8) < 1.5 * working_bytes(2)

@@ -199,14 +199,17 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
         phases += [("broker", (3.0,)), ("postgres", (3.0,))]
     start = time.time()
     ids: list[str] = []
-    suicidal = job_create(api_key=key, upload=SimpleUploadedFile("s.wav", data), tier="studio").id
+
+    def create(name: str, tier: str) -> str:
+        return job_create(
+            user=key.user, livemode=True, upload=SimpleUploadedFile(name, data), tier=tier
+        ).id
+
+    suicidal = create("s.wav", "studio")
     events = []
     for kind, offsets in phases:
         burst_start = time.time()
-        burst = [
-            job_create(api_key=key, upload=SimpleUploadedFile("b.wav", data), tier="basic").id
-            for _ in range(args.jobs)
-        ]
+        burst = [create("b.wav", "basic") for _ in range(args.jobs)]
         ids += burst
 
         def unfinished(burst=burst) -> set[str]:

@@ -122,7 +122,11 @@ def make_principals(n: int, wav: Path) -> list[dict]:
         key, secret = api_key_create(user=user, mode="test")
         live_secret = api_key_create(user=user, mode="live")[1]
         job = job_create(
-            api_key=key, upload=SimpleUploadedFile("t.wav", data), tier="basic", format="wav"
+            user=user,
+            livemode=False,
+            upload=SimpleUploadedFile("t.wav", data),
+            tier="basic",
+            format="wav",
         )
         out.append({"secret": secret, "key_pk": key.pk, "job": job.id, "live": live_secret})
     return out

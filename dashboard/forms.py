@@ -65,7 +65,7 @@ class KeyRollForm(forms.Form):
 
 class JobFilterForm(forms.Form):
     mode = forms.ChoiceField(choices=[("", "All modes"), *MODE_CHOICES], required=False)
-    status = forms.ChoiceField(choices=[("", "Any status"), *Job.STATUSES], required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *Job.Status.choices], required=False)
     tier = forms.ChoiceField(choices=[("", "Any tier"), *TIER_CHOICES], required=False)
 
     def livemode(self) -> bool | None:

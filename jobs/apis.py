@@ -86,10 +86,11 @@ class JobViewSet(ThrottledByAction, viewsets.ViewSet):
 
     def _create(self, request: Request) -> Response:
         job = services.job_create(
-            api_key=request.auth,
+            user=request.user,
+            livemode=request.auth.livemode,
             upload=request.FILES.get("file"),
             tier=request.data.get("tier"),
-            type=request.data.get("type") or "splitter",
+            type=request.data.get("type"),
             format=request.data.get("format"),
         )
         body = JobSerializer(job, context={"request": request}).data

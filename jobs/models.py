@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -9,19 +11,24 @@ class Job(models.Model):
     """One separation job. Test jobs are stored finished, with `completed_at` 2 s ahead;
     the API shows them queued until then (see selectors.job_view)."""
 
-    QUEUED, SUCCEEDED, FAILED = "queued", "succeeded", "failed"
-    STATUSES = [(QUEUED, "Queued"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed")]
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    class Type(models.TextChoices):
+        SPLITTER = "splitter"
 
     id = models.CharField(primary_key=True, max_length=40)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
     )
     livemode = models.BooleanField()
-    type = models.CharField(max_length=20, default="splitter")
+    type = models.CharField(max_length=20, choices=Type.choices, default=Type.SPLITTER)
     tier = models.CharField(max_length=20)
     filename = models.CharField(max_length=255)
     format = models.CharField(max_length=4, default="wav")
-    status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
     created = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -55,6 +62,8 @@ class Job(models.Model):
 
 class IdempotencyRecord(models.Model):
     """The first answer to a POST with an Idempotency-Key, replayed for 24 hours."""
+
+    TTL = timedelta(hours=24)  # then the sweep deletes it
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     livemode = models.BooleanField()

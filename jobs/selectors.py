@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from btro.errors import Gone, InvalidParameter, NotFound
 
+from . import testmode
 from .models import Job
 
 
@@ -31,10 +32,10 @@ class JobView:
 def job_view(*, job: Job, now: datetime | None = None) -> JobView:
     now = now or timezone.now()
     if job.completed_at is None or now < job.completed_at:
-        progress = job.progress if job.livemode else 0
-        return JobView(job, Job.QUEUED, progress, None, None, None, None)
+        progress = testmode.progress_shown(job)
+        return JobView(job, Job.Status.QUEUED, progress, None, None, None, None)
     error = {"type": job.error_type, "message": job.error_message} if job.error_type else None
-    result = job.result if job.status == Job.SUCCEEDED else None
+    result = job.result if job.status == Job.Status.SUCCEEDED else None
     return JobView(job, job.status, 100, job.completed_at, job.expires_at, result, error)
 
 
@@ -122,9 +123,9 @@ def job_search(
     if tier:
         jobs = jobs.filter(tier=tier)
     finished = Q(completed_at__isnull=False, completed_at__lte=now)
-    if status == Job.QUEUED:
+    if status == Job.Status.QUEUED:
         jobs = jobs.exclude(finished)
-    elif status in (Job.SUCCEEDED, Job.FAILED):
+    elif status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
         jobs = jobs.filter(finished, status=status)
     return jobs.order_by("-created", "-id")
 
@@ -136,7 +137,7 @@ def job_minutes_by_day(
     are refunded, so they do not count."""
     rows = (
         Job.objects.filter(user=user, livemode=livemode, created__gte=since)
-        .exclude(status=Job.FAILED)
+        .exclude(status=Job.Status.FAILED)
         .annotate(day=TruncDate("created"))
         .values("day", "tier")
         .annotate(seconds=Sum("duration"))

@@ -46,7 +46,7 @@ class JobSerializer(serializers.Serializer):
     object = serializers.CharField(default="job")
     livemode = serializers.BooleanField()
     type = serializers.CharField()
-    status = serializers.ChoiceField(choices=[s for s, _ in Job.STATUSES])
+    status = serializers.ChoiceField(choices=Job.Status.values)
     tier = serializers.ChoiceField(choices=TIERS)
     filename = serializers.CharField()
     created = serializers.IntegerField()
@@ -109,7 +109,9 @@ class JobCreateSerializer(serializers.Serializer):
 
     file = UploadField(help_text="The audio file: WAV, FLAC, MP3, OGG or M4A.")
     tier = serializers.ChoiceField(choices=TIERS)
-    type = serializers.ChoiceField(choices=["splitter"], required=False, default="splitter")
+    type = serializers.ChoiceField(
+        choices=Job.Type.values, required=False, default=Job.Type.SPLITTER
+    )
     format = serializers.ChoiceField(choices=FORMATS, required=False, default="wav")
 
 

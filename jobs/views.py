@@ -6,18 +6,16 @@ import hmac
 import io
 import re
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 
 from btro.errors import error_response
 
+from . import testmode
 from .models import Job
-from .samples import sample_path
 from .selectors import job_is_expired, job_view
 from .separation.audio import CONTENT_TYPES
-from .services import result_name
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 64 * 1024
@@ -30,15 +28,7 @@ def _not_found(request: HttpRequest) -> HttpResponse:
 def _open(request: HttpRequest, job: Job, stem: str):
     if request.method == "HEAD":  # GET's headers, and no byte read
         return io.BytesIO()
-    if job.livemode:
-        return default_storage.open(result_name(job, stem), "rb")
-    return open(sample_path(stem), "rb")
-
-
-def _size(job: Job, stem: str) -> int:
-    if job.livemode:
-        return default_storage.size(result_name(job, stem))
-    return sample_path(stem).stat().st_size
+    return testmode.open_stem(job, stem)
 
 
 def _stream(fh, start: int, length: int):
@@ -86,7 +76,7 @@ def _download(request: HttpRequest, job_id: str, token: str, filename: str) -> H
     result = job_view(job=job).result
     if not result or stem not in result["stems"] or ext != result["format"]:
         return _not_found(request)
-    size = _size(job, stem)
+    size = testmode.stem_size(job, stem)
     base = job.filename.rsplit(".", 1)[0] or "track"
     headers = {
         "Accept-Ranges": "bytes",

@@ -14,9 +14,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from accounts.models import ApiKey, User
-from accounts.selectors import api_key_list_current
-from accounts.services import api_key_create
 from btro.errors import ApiError, NotFound, PayloadTooLarge
 from jobs.models import Job
 from jobs.selectors import job_get_for_owner, job_is_expired, job_search, job_view
@@ -97,7 +94,7 @@ def job_detail(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
         "stems": stems,
         "job_json": json.dumps(body, indent=2),
         "curl": curl_retrieve(request, job_id=job.id),
-        "finished": view.status != Job.QUEUED,
+        "finished": view.status != Job.Status.QUEUED,
     }
     return render(request, "dashboard/job.html", context)
 
@@ -110,14 +107,6 @@ def job_poll(request: AuthenticatedHttpRequest, job_id: str) -> JsonResponse:
     except NotFound:
         return JsonResponse({"error": {"type": "invalid_request_error"}}, status=404)
     return JsonResponse(JobSerializer(job, context={"request": request}).data)
-
-
-def _key_for_mode(user: User, mode: str) -> ApiKey:
-    """One of the user's working keys of this mode; a new one if there is none."""
-    key = api_key_list_current(user=user).filter(mode=mode).first()
-    if key is None:
-        key, _ = api_key_create(user=user, mode=mode, name=f"Dashboard {mode} key")
-    return key
 
 
 @csrf_exempt  # checked in _try_it, once the size limit is on the upload handlers
@@ -140,7 +129,8 @@ def _try_it_post(request: AuthenticatedHttpRequest) -> HttpResponse:
     data = form.cleaned_data
     try:
         job = job_create(
-            api_key=_key_for_mode(request.user, data["mode"]),
+            user=request.user,
+            livemode=data["mode"] == "live",
             upload=data["file"],
             tier=data["tier"],
             format=data["format"],

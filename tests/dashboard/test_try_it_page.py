@@ -23,13 +23,13 @@ def test_try_it_creates_a_test_job_and_goes_to_its_page(browser_client, user):
     assert (job.livemode, job.tier, job.filename) == (False, "studio", "track.wav")
 
 
-def test_try_it_in_live_mode_creates_a_live_key_when_there_is_none(browser_client, user):
+def test_try_it_in_live_mode_charges_the_account_and_creates_no_key(browser_client, user):
     assert not ApiKey.objects.filter(user=user, mode="live").exists()
     balance = credit_balance(user=user)
     assert submit(browser_client, mode="live", tier="basic").status_code == 302
     job = Job.objects.get(user=user)
-    assert job.livemode and job.status == Job.QUEUED
-    assert ApiKey.objects.filter(user=user, mode="live").count() == 1
+    assert job.livemode and job.status == Job.Status.QUEUED
+    assert not ApiKey.objects.filter(user=user, mode="live").exists()
     assert credit_balance(user=user) == balance - 1
 
 

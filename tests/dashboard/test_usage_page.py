@@ -9,7 +9,7 @@ from jobs.models import Job
 pytestmark = pytest.mark.django_db
 
 
-def job(user, *, tier, seconds, days_ago=0, status=Job.SUCCEEDED, livemode=True):
+def job(user, *, tier, seconds, days_ago=0, status=Job.Status.SUCCEEDED, livemode=True):
     return Job.objects.create(
         id=f"job_{tier}_{seconds}_{days_ago}_{status}",
         user=user,
@@ -35,7 +35,7 @@ def test_usage_charts_live_audio_minutes_per_day_by_tier(browser_client, user):
     job(user, tier="pro", seconds=90)
     job(user, tier="pro", seconds=30)
     job(user, tier="basic", seconds=60, days_ago=3)
-    job(user, tier="studio", seconds=600, status=Job.FAILED)  # refunded: not usage
+    job(user, tier="studio", seconds=600, status=Job.Status.FAILED)  # refunded: not usage
     job(user, tier="studio", seconds=600, days_ago=40)  # before the chart's window
     job(user, tier="basic", seconds=600, livemode=False)
     chart = browser_client.get("/usage/").context["chart"]

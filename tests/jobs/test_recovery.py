@@ -76,7 +76,7 @@ def test_a_server_error_while_charging_leaves_nothing_in_storage(live_api, setti
     def broken(**kwargs):
         raise DatabaseError("the database went away")
 
-    monkeypatch.setattr("jobs.services.credit_charge", broken)
+    monkeypatch.setattr("jobs.services.create.credit_charge", broken)
     live_api.raise_request_exception = False
     assert create(live_api).status_code == 500
     assert stored_files(settings) == []
@@ -89,7 +89,7 @@ def test_a_broker_outage_at_creation_keeps_the_job_for_the_sweep_to_send(
     def down(job_id):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr("jobs.services._enqueue", down)
+    monkeypatch.setattr("jobs.services.state._enqueue", down)
     response = create(live_api)
     assert response.status_code == 201, response.content
     job = Job.objects.get(pk=response.json()["id"])

@@ -1,0 +1,160 @@
+"""Creating a job: check the upload, price it, store it, charge it and queue it, or, for a
+test key, store it finished (jobs.testmode)."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import InsufficientCredits, credit_charge
+from btro.errors import InvalidParameter, PaymentRequired
+
+from .. import testmode
+from ..ids import job_id_new, random_token
+from ..models import Job
+from ..separation import TIER_STEMS, TIERS, AudioError
+from ..separation.audio import FORMATS, AudioInfo, probe
+from ..uploads import too_large
+from .state import enqueue_on_commit
+
+
+def job_cost(*, tier: str, duration: float) -> int:
+    """Credits for a live job: the tier's price per started minute of audio."""
+    return settings.BTRO_CREDITS_PER_MINUTE[tier] * max(1, math.ceil(duration / 60))
+
+
+def _validate(
+    *, upload: UploadedFile | None, tier: str | None, type: str, format: str
+) -> tuple[UploadedFile, str]:
+    if type not in Job.Type.values:
+        raise InvalidParameter(
+            f"Invalid type '{type}'. Choose one of: {', '.join(Job.Type.values)}.", param="type"
+        )
+    if not tier:
+        raise InvalidParameter(
+            f"Missing required parameter 'tier'. Choose one of: {', '.join(TIERS)}.", param="tier"
+        )
+    if tier not in TIER_STEMS:
+        raise InvalidParameter(
+            f"Invalid tier '{tier}'. Choose one of: {', '.join(TIERS)}.", param="tier"
+        )
+    if format not in FORMATS:
+        raise InvalidParameter(
+            f"Invalid format '{format}'. Choose one of: {', '.join(FORMATS)}.", param="format"
+        )
+    if upload is None:
+        raise InvalidParameter(
+            "Missing required parameter 'file': send the audio as multipart/form-data.",
+            param="file",
+        )
+    if (upload.size or 0) > settings.BTRO_MAX_UPLOAD_BYTES:
+        raise too_large()
+    return upload, tier
+
+
+@contextmanager
+def _local_copy(upload: UploadedFile) -> Iterator[str]:
+    """A path to the upload on disk (small uploads live in memory)."""
+    if hasattr(upload, "temporary_file_path"):
+        yield upload.temporary_file_path()
+        return
+    with tempfile.NamedTemporaryFile(suffix=Path(upload.name or "").suffix) as tmp:
+        for chunk in upload.chunks():
+            tmp.write(chunk)
+        tmp.flush()
+        yield tmp.name
+
+
+def _probe_upload(upload: UploadedFile) -> AudioInfo:
+    """A first, cheap look at the upload's header. The worker prices the job again by the
+    audio it actually decodes (run.job_settle), so a header that lies gains nothing."""
+    try:
+        with _local_copy(upload) as path:
+            info = probe(path)
+    except AudioError as err:
+        raise InvalidParameter(str(err), param="file") from None
+    finally:
+        upload.seek(0)
+    limit = settings.BTRO_MAX_DURATION_SECONDS
+    if info.duration > limit:
+        raise InvalidParameter(
+            f"The audio lasts {info.duration / 60:.1f} minutes; the limit is {limit / 60:g}.",
+            param="file",
+        )
+    # Decoded size, not length, is what costs memory: 20 min of 8-channel 192 kHz is 7 GB.
+    if info.frames * info.channels > settings.BTRO_MAX_DECODED_SAMPLES:
+        raise InvalidParameter(
+            f"The audio is too large to separate: {info.channels} channels at "
+            f"{info.sample_rate} Hz for {info.duration / 60:.1f} minutes. "
+            "Send stereo at 44.1 or 48 kHz.",
+            param="file",
+        )
+    return info
+
+
+def _clean_filename(name: str | None) -> str:
+    name = os.path.basename((name or "").replace("\\", "/")).replace("\x00", "")
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[-200:] or "upload"
+
+
+def job_create(
+    *,
+    user: User,
+    livemode: bool,
+    upload: UploadedFile | None,
+    tier: str | None,
+    type: str | None = None,
+    format: str | None = None,
+) -> Job:
+    """Validate, then create a job: finished-in-2-s in test mode, queued work in live mode."""
+    type = type or Job.Type.SPLITTER
+    format = format or "wav"
+    upload, tier = _validate(upload=upload, tier=tier, type=type, format=format)
+    info = _probe_upload(upload)
+    now = timezone.now()
+    job = Job(
+        id=job_id_new(livemode=livemode),
+        user=user,
+        livemode=livemode,
+        type=type,
+        tier=tier,
+        filename=_clean_filename(upload.name),
+        format=format,
+        created=now,
+        input_bytes=upload.size or 0,
+        duration=info.duration,
+        download_token=random_token(32),
+    )
+    if not livemode:
+        testmode.finish_at_creation(job, now=now)
+        return job
+
+    job.cost = job_cost(tier=tier, duration=info.duration)
+    job.input_name = default_storage.save(
+        f"uploads/{job.id}/input{Path(job.filename).suffix.lower()[:8]}", upload
+    )
+    try:
+        with transaction.atomic():
+            credit_charge(user=user, amount=job.cost, job_id=job.id)
+            job.enqueued_at = now
+            job.save()
+            enqueue_on_commit(job.id)
+    except InsufficientCredits as err:
+        default_storage.delete(job.input_name)
+        raise PaymentRequired(str(err)) from None
+    except Exception:
+        default_storage.delete(job.input_name)
+        raise
+    return job

@@ -1,0 +1,167 @@
+"""The worker's side of a job: claim it, separate it in the child process, settle its cost by
+the audio decoded, store its stems. Transient errors are raised for the broker to retry."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import DatabaseError, transaction
+
+from accounts.services import InsufficientCredits, credit_settle
+
+from ..engines import engine_name_for, engine_options
+from ..models import Job
+from ..separation import AudioError, SeparationError
+from ..separation.runner import (
+    ChildCrashed,
+    Decoded,
+    OverBudget,
+    SeparationProcess,
+    Task,
+    TimedOut,
+)
+from .create import job_cost
+from .state import finish, job_claim, job_fail, job_heartbeat, job_release, owned, result_name
+
+logger = logging.getLogger(__name__)
+
+
+class JobUnpaid(Exception):
+    """The audio decoded costs more than the job was charged and the balance covers."""
+
+
+class JobLost(Exception):
+    """This run no longer owns the job (the sweep gave it to another run)."""
+
+
+def job_settle(*, job: Job, decoded: Decoded) -> None:
+    """Charge the job for the audio actually decoded, not for what its header claimed:
+    the difference either way goes in the ledger; JobUnpaid if the balance falls short."""
+    seconds = decoded.seconds
+    cost = job_cost(tier=job.tier, duration=seconds)
+    with transaction.atomic():
+        if not owned(job).update(duration=seconds, cost=cost):
+            raise JobLost(job.id)
+        try:
+            credit_settle(
+                user=job.user,
+                job_id=job.id,
+                amount=cost,
+                note=f"Job {job.id}: {seconds / 60:.1f} min of audio decoded",
+            )
+        except InsufficientCredits as err:
+            raise JobUnpaid(
+                f"The audio lasts {seconds:.0f} s once decoded, not the {job.duration:.0f} s "
+                f"its header claimed: the job costs {cost} credits, {err.needed} more than "
+                f"was charged, and the balance is {err.balance}."
+            ) from None
+    job.duration, job.cost = seconds, cost
+
+
+@contextmanager
+def _input_path(job: Job) -> Iterator[str]:
+    try:
+        yield default_storage.path(job.input_name)
+    except NotImplementedError:  # remote storage: work on a local copy
+        with tempfile.NamedTemporaryFile(suffix=Path(job.input_name).suffix) as tmp:
+            with default_storage.open(job.input_name, "rb") as src:
+                shutil.copyfileobj(src, tmp, 1 << 20)
+            tmp.flush()
+            yield tmp.name
+
+
+_local = threading.local()
+
+
+def _separation_process() -> SeparationProcess:
+    """One separation child per worker thread: tasks of two threads must never share a pipe."""
+    if not hasattr(_local, "process"):
+        _local.process = SeparationProcess()
+    return _local.process
+
+
+def job_run(*, job_id: str) -> None:
+    """Run one job to its end. Transient errors are raised for the broker to retry."""
+    job = job_claim(job_id=job_id)
+    if job is None:
+        return
+    engine = engine_name_for(job.tier)
+    last = {"progress": -1.0}
+
+    def on_progress(progress: float | None) -> None:
+        if progress is None or progress - last["progress"] >= 2:
+            if progress is not None:
+                last["progress"] = progress
+            try:
+                job_heartbeat(job=job, progress=progress)
+            except DatabaseError:  # a database blip must not stop the separation
+                logger.warning("job %s: heartbeat failed", job.id, exc_info=True)
+
+    try:
+        with tempfile.TemporaryDirectory() as out_dir, _input_path(job) as input_path:
+            task = Task(
+                input_path=input_path,
+                tier=job.tier,
+                engine=engine,
+                out_dir=out_dir,
+                format=job.format,
+                engine_options=engine_options(engine),
+                max_seconds=settings.BTRO_MAX_DURATION_SECONDS,
+                max_samples=settings.BTRO_MAX_DECODED_SAMPLES,
+                memory_mb=settings.BTRO_SEPARATION_MEMORY_MB,
+            )
+            outcome = _separation_process().run(
+                task,
+                timeout=settings.BTRO_JOB_TIME_LIMIT_SECONDS,
+                on_progress=on_progress,
+                on_decoded=lambda decoded: job_settle(job=job, decoded=decoded),
+            )
+            stems = {}
+            for stem, info in outcome.stems.items():
+                with open(info["path"], "rb") as fh:
+                    name = result_name(job, stem)
+                    default_storage.delete(name)  # a rerun overwrites, never renames
+                    default_storage.save(name, File(fh))
+                stems[stem] = {"bytes": info["bytes"], "duration": info["duration"]}
+        result = {
+            "engine": outcome.engine,
+            "format": job.format,
+            "sample_rate": outcome.sample_rate,
+            "stems": stems,
+        }
+        if not finish(job, status=Job.Status.SUCCEEDED, progress=100, result=result):
+            logger.warning("job %s: finished, but another run owns it now", job.id)
+    except JobLost:
+        logger.warning("job %s: taken over by another run before it was separated", job.id)
+    except JobUnpaid as err:
+        job_fail(job=job, error_type="insufficient_credits", message=str(err))
+    except AudioError as err:
+        job_fail(job=job, error_type="invalid_audio", message=str(err))
+    except OverBudget as err:
+        job_fail(job=job, error_type="out_of_memory", message=str(err))
+    except TimedOut as err:
+        job_fail(job=job, error_type="timeout", message=str(err))
+    except ChildCrashed as err:
+        _retry_or_fail(job, "engine_crashed", str(err), err)
+    except SeparationError as err:
+        job_fail(job=job, error_type="engine_error", message=str(err))
+    except Exception as err:
+        _retry_or_fail(job, "api_error", "An internal error stopped the job.", err)
+
+
+def _retry_or_fail(job: Job, error_type: str, message: str, err: Exception) -> None:
+    if job.attempts >= settings.BTRO_JOB_MAX_ATTEMPTS:
+        logger.error("job %s: given up after %s tries", job.id, job.attempts, exc_info=err)
+        job_fail(job=job, error_type=error_type, message=f"{message} (after {job.attempts} tries)")
+        return
+    job_release(job=job)
+    raise err

@@ -1,0 +1,88 @@
+"""The transitions every stage shares. A run owns its job through a claim token; every write
+after the claim is conditional on it, so a stale run can never finish a job twice."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from accounts.services import credit_refund
+
+from ..models import Job
+
+
+def _enqueue(job_id: str) -> None:
+    from ..tasks import run_job  # the one seam where services reach the actors
+
+    run_job.send(job_id)
+
+
+def enqueue_on_commit(job_id: str) -> None:
+    """Send the job once its row is committed. A broker outage is logged, not raised: the
+    job is stored, and the sweep sends it again after BTRO_REQUEUE_SECONDS."""
+    transaction.on_commit(lambda: _enqueue(job_id), robust=True)
+
+
+def job_claim(*, job_id: str) -> Job | None:
+    """Take the job for this run; a second delivery, or a finished job, gets None."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.BTRO_STALE_JOB_SECONDS)
+    claim = secrets.token_hex(16)
+    taken = (
+        Job.objects.filter(pk=job_id, status=Job.Status.QUEUED, livemode=True)
+        .filter(Q(claim="") | Q(heartbeat_at__lt=stale))
+        .update(claim=claim, heartbeat_at=now, attempts=F("attempts") + 1)
+    )
+    return Job.objects.get(pk=job_id) if taken else None
+
+
+def owned(job: Job) -> QuerySet[Job]:
+    """The job, as long as this run still owns it."""
+    return Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, claim=job.claim)
+
+
+def job_heartbeat(*, job: Job, progress: float | None) -> None:
+    fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    if progress is not None:
+        # A rerun after a crash starts from zero: the API never shows progress stepping back.
+        fields["progress"] = Greatest(F("progress"), max(0, min(99, int(progress))))
+    owned(job).update(**fields)
+
+
+def finish(job: Job, **fields: Any) -> bool:
+    """End the job with `fields`; False if this run no longer owns it."""
+    now = timezone.now()
+    return bool(
+        owned(job).update(
+            completed_at=now,
+            expires_at=now + timedelta(seconds=settings.BTRO_RESULT_TTL_SECONDS),
+            claim="",
+            **fields,
+        )
+    )
+
+
+def job_fail(*, job: Job, error_type: str, message: str) -> bool:
+    """End the job failed and refund it; False if this run no longer owns it."""
+    with transaction.atomic():
+        done = finish(job, status=Job.Status.FAILED, error_type=error_type, error_message=message)
+        if done:
+            credit_refund(job_id=job.id)
+    return done
+
+
+def job_release(*, job: Job) -> None:
+    """Give the job back to the queue after a transient error."""
+    owned(job).update(claim="", heartbeat_at=None)
+
+
+def result_name(job: Job, stem: str) -> str:
+    """Where a live job's stem is kept in storage."""
+    return f"results/{job.id}/{stem}.{job.format}"

@@ -1,0 +1,64 @@
+"""Recovery and expiry, run every BTRO_SWEEP_INTERVAL_SECONDS by the scheduler (or by the
+embedded server): requeue jobs whose worker died or whose message was lost, give up jobs that
+keep killing their worker, delete expired files and old idempotency records."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db.models import Q
+from django.utils import timezone
+
+from ..models import IdempotencyRecord, Job
+from .state import enqueue_on_commit, job_fail, result_name
+
+
+def job_sweep(
+    *, stale_seconds: float | None = None, requeue_seconds: float | None = None
+) -> dict[str, int]:
+    """Requeue jobs whose worker died or whose message was lost; purge expired results.
+
+    A running job is dead after `stale_seconds` without a heartbeat; a queued one is resent
+    after `requeue_seconds` untaken (both settings by default). Each job is sent once.
+    """
+    now = timezone.now()
+    counts = {"requeued": 0, "failed": 0, "purged": 0}
+    if stale_seconds is None:
+        stale_seconds = settings.BTRO_STALE_JOB_SECONDS
+    stale = now - timedelta(seconds=stale_seconds)
+    dead = Job.objects.filter(livemode=True, status=Job.Status.QUEUED).exclude(claim="")
+    sent: set[str] = set()
+    for job in dead.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)):
+        if job.attempts >= settings.BTRO_JOB_MAX_ATTEMPTS:
+            message = f"The job stopped its worker {job.attempts} times and was given up."
+            counts["failed"] += job_fail(job=job, error_type="worker_lost", message=message)
+        elif Job.objects.filter(pk=job.pk, claim=job.claim).update(claim="", enqueued_at=now):
+            enqueue_on_commit(job.pk)
+            sent.add(job.pk)
+    unsent = now - timedelta(
+        seconds=settings.BTRO_REQUEUE_SECONDS if requeue_seconds is None else requeue_seconds
+    )
+    lost = Job.objects.filter(livemode=True, status=Job.Status.QUEUED, claim="")
+    for job in lost.exclude(pk__in=sent).filter(
+        Q(enqueued_at__lte=unsent) | Q(enqueued_at__isnull=True)
+    ):
+        if Job.objects.filter(pk=job.pk, claim="").update(enqueued_at=now):
+            enqueue_on_commit(job.pk)
+            sent.add(job.pk)
+    counts["requeued"] = len(sent)
+    for job in Job.objects.filter(expires_at__lte=now, purged_at__isnull=True):
+        job_purge(job=job)
+        counts["purged"] += 1
+    IdempotencyRecord.objects.filter(created__lte=now - IdempotencyRecord.TTL).delete()
+    return counts
+
+
+def job_purge(*, job: Job) -> None:
+    """Delete an expired job's stored input and stems."""
+    names = [job.input_name] if job.input_name else []
+    names += [result_name(job, stem) for stem in (job.result or {}).get("stems", {})]
+    for name in names:
+        default_storage.delete(name)
+    Job.objects.filter(pk=job.pk).update(purged_at=timezone.now())

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from functools import cache
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
@@ -45,7 +46,7 @@ class ContextFilter(logging.Filter):
 class TextFormatter(logging.Formatter):
     """`2026-01-02T03:04:05.678Z INFO jobs.services [req_…|-] message`, in UTC."""
 
-    converter = time.gmtime
+    converter = time.gmtime  # type: ignore[assignment]  # the stdlib's own idiom for UTC
     default_time_format = "%Y-%m-%dT%H:%M:%S"
     default_msec_format = "%s.%03dZ"
 
@@ -57,7 +58,7 @@ class TextFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         values = record.__dict__
         ids = {name: values.get(name) or "-" for name in ("request_id", "job_id")}
-        return self._fmt % {**values, **ids}
+        return (self._fmt or "%(message)s") % {**values, **ids}
 
 
 class JsonFormatter(_JsonFormatter):
@@ -76,7 +77,7 @@ class JsonFormatter(_JsonFormatter):
 class JobLogContext(dramatiq.Middleware):
     """Bind `job_id_var` while an actor whose first parameter is `job_id` handles a message."""
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         job_id = message.kwargs.get("job_id")
         if job_id is None and message.args and _takes_job_id(broker, message.actor_name):
             job_id = message.args[0]

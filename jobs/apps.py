@@ -5,4 +5,5 @@ class JobsConfig(AppConfig):
     name = "jobs"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the model-folder system check)
+        # The model-folder system check, and the actors declared to the broker in every process.
+        from . import checks, tasks  # noqa: F401

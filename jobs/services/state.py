@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+import dramatiq
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
@@ -19,9 +20,9 @@ from ..models import Job
 
 
 def _enqueue(job_id: str) -> None:
-    from ..tasks import run_job  # the one seam where services reach the actors
-
-    run_job.send(job_id)
+    # The one seam where services reach the actors: by name, so that the actors may import
+    # the services and nothing here imports them back (jobs.apps declares them at start-up).
+    dramatiq.get_broker().get_actor("run_job").send(job_id)
 
 
 def enqueue_on_commit(job_id: str) -> None:

@@ -220,7 +220,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.JSONParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "btro.errors.exception_handler",
+    "EXCEPTION_HANDLER": "btro.errors.handlers.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -234,7 +234,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "btro.errors.openapi_error_responses",
+        "btro.errors.openapi.openapi_error_responses",
     ],
 }
 
@@ -297,7 +297,7 @@ if not DEBUG and env.bool("BTRO_SECURE", default=False):
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-CSRF_FAILURE_VIEW = "btro.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "btro.errors.handlers.csrf_failure"
 
 # Content-Security-Policy (django-csp): pages load only the site's own files, with no inline
 # script or style; JSON answers get a policy that loads nothing (dashboard/middleware.py).

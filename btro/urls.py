@@ -5,7 +5,7 @@ urlpatterns = [
     path("", include("dashboard.urls")),
 ]
 
-handler400 = "btro.errors.bad_request"
-handler403 = "btro.errors.permission_denied"
-handler404 = "btro.errors.page_not_found"
-handler500 = "btro.errors.server_error"
+handler400 = "btro.errors.handlers.bad_request"
+handler403 = "btro.errors.handlers.permission_denied"
+handler404 = "btro.errors.handlers.page_not_found"
+handler500 = "btro.errors.handlers.server_error"

@@ -7,6 +7,8 @@ from functools import cache
 
 from drf_spectacular.generators import SchemaGenerator
 
+from btro.errors import CATALOGUE
+
 # What the schema does not say: the seed document's descriptions and the error shapes.
 FIELD_NOTES = {
     "Job": {
@@ -45,17 +47,8 @@ OBJECT_NOTES = {
     "Error": "Why a job failed (job.error). Failed requests use the error envelope below.",
     "JobList": "A page of jobs, newest first (GET /v1/jobs).",
 }
-ERRORS = [
-    ("invalid_parameter", "400", "A parameter is missing (e.g. file) or invalid (e.g. tier)."),
-    ("authentication_error", "401", "No valid API key, or the key is malformed."),
-    ("insufficient_credits", "402", "A live job costs more credits than the balance."),
-    ("invalid_request_error", "404 / 410", "No such resource (404), or it has expired (410)."),
-    ("invalid_request_error", "406 / 415", "Accept is not JSON, or the body's type is not a form."),
-    ("idempotency_error", "409", "A request with this Idempotency-Key is still running."),
-    ("invalid_request_error", "413", "The upload is larger than this server accepts."),
-    ("rate_limit_exceeded", "429", "Too many requests; wait for the Retry-After header."),
-    ("api_error", "5xx", "Something went wrong on our end."),
-]
+# The envelope's types, from the one catalogue (also the OpenAPI document's and the README's).
+ERRORS = [(error.type, str(error.status), error.when) for error in CATALOGUE]
 ERROR_EXAMPLE = """{
   "error": {
     "type": "invalid_parameter",

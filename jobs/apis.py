@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import idempotency, selectors, services
+from accounts.models import ApiKey
+
+from . import selectors, services
+from .idempotency import idempotent
 from .serializers import (
     JobCreateSerializer,
     JobListQuerySerializer,
@@ -18,6 +23,11 @@ from .throttles import CreateThrottle, PollThrottle, ReadThrottle, ThrottledByAc
 from .uploads import UploadParser, check_body_framing, limit_upload_size
 
 
+def api_key(request: Request) -> ApiKey:
+    """The key that authenticated the request: every /v1/jobs action requires one."""
+    return cast(ApiKey, request.auth)
+
+
 class JobViewSet(ThrottledByAction, viewsets.ViewSet):
     parser_classes = [UploadParser]
     throttles_by_action = {
@@ -25,6 +35,12 @@ class JobViewSet(ThrottledByAction, viewsets.ViewSet):
         "retrieve": [ReadThrottle, PollThrottle],
         "create": [CreateThrottle],
     }
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
+        if request.method == "POST":  # before anything reads the body
+            check_body_framing(request._request)
+            limit_upload_size(request._request)
 
     @extend_schema(
         parameters=[JobListQuerySerializer],
@@ -34,60 +50,24 @@ class JobViewSet(ThrottledByAction, viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         query = JobListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        key = api_key(request)
         jobs, has_more = selectors.job_list(
-            user=request.user, livemode=request.auth.livemode, **query.validated_data
+            user=key.user, livemode=key.livemode, **query.validated_data
         )
         data = JobSerializer(jobs, many=True, context={"request": request}).data
         return Response({"object": "list", "data": data, "has_more": has_more, "url": "/v1/jobs"})
 
     @extend_schema(
         request={"multipart/form-data": JobCreateSerializer},
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description=(
-                    "Retry safely: the first answer to a key is replayed for 24 h; "
-                    "a 5xx, 409 or 429 is not, so a retry runs again."
-                ),
-            )
-        ],
         responses={201: JobSerializer},
         summary="Create a job",
     )
+    @idempotent
     def create(self, request: Request) -> Response:
-        check_body_framing(request._request)
-        limit_upload_size(request._request)
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            return self._create(request)
-        upload = request.FILES.get("file")
-        params = {name: request.data.get(name) for name in ("tier", "type", "format")}
-        record, replay = idempotency.idempotency_begin(
-            api_key=request.auth,
-            key=key,
-            fingerprint=idempotency.idempotency_fingerprint(params=params, upload=upload),
-        )
-        if replay is not None:
-            return Response(
-                replay.body, status=replay.status, headers={"Idempotent-Replayed": "true"}
-            )
-        response = None
-        try:
-            try:
-                response = self._create(request)
-            except Exception as exc:
-                response = self.handle_exception(exc)
-        finally:  # with no response (a crash), the key is released
-            idempotency.idempotency_finish(record=record, response=response)
-        return response
-
-    def _create(self, request: Request) -> Response:
+        key = api_key(request)
         job = services.job_create(
-            user=request.user,
-            livemode=request.auth.livemode,
+            user=key.user,
+            livemode=key.livemode,
             upload=request.FILES.get("file"),
             tier=request.data.get("tier"),
             type=request.data.get("type"),
@@ -102,5 +82,6 @@ class JobViewSet(ThrottledByAction, viewsets.ViewSet):
         summary="Retrieve a job",
     )
     def retrieve(self, request: Request, pk: str) -> Response:
-        job = selectors.job_get(user=request.user, livemode=request.auth.livemode, job_id=pk)
+        key = api_key(request)
+        job = selectors.job_get(user=key.user, livemode=key.livemode, job_id=pk)
         return Response(JobSerializer(job, context={"request": request}).data)

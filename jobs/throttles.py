@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from django.conf import settings
 from django_ratelimit.core import get_usage
+from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
 
 from btro.errors import RateLimited
 
@@ -63,16 +66,25 @@ class PollThrottle(KeyThrottle):
         return f"{request.auth.pk}:{view.kwargs.get('pk', '')}"
 
 
-class ThrottledByAction:
-    """A viewset mixin: the throttles of `throttles_by_action`, the longest wait's message."""
+class ThrottledByAction(APIView):
+    """A viewset base: the throttles of `throttles_by_action`, the longest wait's message.
 
-    throttles_by_action: dict[str, list[type[KeyThrottle]]] = {}
+    An action without an entry gets the read throttle, never none.
+    """
 
-    def get_throttles(self) -> list[KeyThrottle]:
-        return [throttle() for throttle in self.throttles_by_action.get(self.action, [])]
+    action: str  # set by ViewSetMixin (None for a method without an action)
+    throttles_by_action: ClassVar[dict[str, list[type[KeyThrottle]]]] = {}
+    default_throttles: ClassVar[list[type[KeyThrottle]]] = [ReadThrottle]
 
-    def check_throttles(self, request) -> None:
+    def key_throttles(self) -> list[KeyThrottle]:
+        classes = self.throttles_by_action.get(self.action or "", self.default_throttles)
+        return [throttle() for throttle in classes]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        return list(self.key_throttles())
+
+    def check_throttles(self, request: Request) -> None:
         # Every throttle counts the request, as DRF's own check does.
-        refusing = [t for t in self.get_throttles() if not t.allow_request(request, self)]
+        refusing = [t for t in self.key_throttles() if not t.allow_request(request, self)]
         if refusing:
             raise max(refusing, key=lambda throttle: throttle.wait()).error()

@@ -9,21 +9,11 @@ from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import parsers
 
-from btro.errors import (
-    InvalidParameter,
-    LengthRequired,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    bad_body,
-)
+from btro.errors import InvalidParameter, LengthRequired, UnsupportedMediaType, UploadTooLarge
+from btro.errors.handlers import bad_body
 
 # Room for the multipart boundaries and the small form fields around the file.
 _FORM_OVERHEAD = 64 * 1024
-
-
-def too_large() -> PayloadTooLarge:
-    limit = settings.BTRO_MAX_UPLOAD_BYTES
-    return PayloadTooLarge(f"The file is larger than the {limit // 2**20} MB limit.", param="file")
 
 
 class SizeLimitUploadHandler(FileUploadHandler):
@@ -34,7 +24,7 @@ class SizeLimitUploadHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         self.received += len(raw_data)
         if self.received > settings.BTRO_MAX_UPLOAD_BYTES:
-            raise too_large()
+            raise UploadTooLarge()
         return raw_data
 
     def file_complete(self, file_size: int) -> None:
@@ -67,8 +57,8 @@ def check_body_framing(request: HttpRequest) -> None:
 def limit_upload_size(request: HttpRequest) -> None:
     """Check the declared length first, then count what actually arrives."""
     if (_declared_length(request) or 0) > settings.BTRO_MAX_UPLOAD_BYTES + _FORM_OVERHEAD:
-        raise too_large()
-    request.upload_handlers.insert(0, SizeLimitUploadHandler(request))
+        raise UploadTooLarge()
+    request.upload_handlers = [SizeLimitUploadHandler(request), *request.upload_handlers]
 
 
 class _NamedFilesParser(DjangoMultiPartParser):
@@ -96,4 +86,4 @@ class UploadParser(parsers.MultiPartParser):
             parser = _NamedFilesParser(meta, stream, request.upload_handlers, encoding)
             return parsers.DataAndFiles(*parser.parse())
         except MultiPartParserError as exc:
-            raise bad_body(exc) from None
+            raise bad_body(exc) or exc from None

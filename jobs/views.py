@@ -7,10 +7,12 @@ import io
 import re
 
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 
-from btro.errors import error_response
+from btro.errors import Gone, MethodNotAllowed, NotFound, RangeNotSatisfiable
+from btro.errors.handlers import error_response
 
 from . import testmode
 from .models import Job
@@ -22,7 +24,7 @@ _CHUNK = 64 * 1024
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
-    return error_response(request, 404, "invalid_request_error", "No such file.")
+    return error_response(request, NotFound("No such file."))
 
 
 def _open(request: HttpRequest, job: Job, stem: str):
@@ -42,37 +44,30 @@ def _stream(fh, start: int, length: int):
             yield chunk
 
 
-def _without_body(response: HttpResponse) -> HttpResponse:
+def _without_body(response: HttpResponseBase) -> HttpResponseBase:
     """HEAD on an error: GET's status and headers, Content-Length included, and no body."""
-    if not response.streaming:
+    if isinstance(response, HttpResponse):
         response["Content-Length"] = str(len(response.content))
         response.content = b""
     return response
 
 
 @csrf_exempt  # no cookie is read here: the token in the URL is the credential
-def download(request: HttpRequest, job_id: str, token: str, filename: str) -> HttpResponse:
+def download(request: HttpRequest, job_id: str, token: str, filename: str) -> HttpResponseBase:
     if request.method not in ("GET", "HEAD"):
-        return error_response(
-            request,
-            405,
-            "invalid_request_error",
-            f"Method {request.method} is not allowed on a result file: use GET or HEAD.",
-            headers={"Allow": "GET, HEAD"},
-        )
+        message = f"Method {request.method} is not allowed on a result file: use GET or HEAD."
+        return error_response(request, MethodNotAllowed(message, headers={"Allow": "GET, HEAD"}))
     response = _download(request, job_id, token, filename)
     return _without_body(response) if request.method == "HEAD" else response
 
 
-def _download(request: HttpRequest, job_id: str, token: str, filename: str) -> HttpResponse:
+def _download(request: HttpRequest, job_id: str, token: str, filename: str) -> HttpResponseBase:
     stem, _, ext = filename.rpartition(".")
     job = Job.objects.filter(pk=job_id).first()
     if job is None or not hmac.compare_digest(job.download_token.encode(), token.encode()):
         return _not_found(request)
     if job_is_expired(job=job):
-        return error_response(
-            request, 410, "invalid_request_error", "This result has expired and was deleted."
-        )
+        return error_response(request, Gone("This result has expired and was deleted."))
     result = job_view(job=job).result
     if not result or stem not in result["stems"] or ext != result["format"]:
         return _not_found(request)
@@ -80,34 +75,32 @@ def _download(request: HttpRequest, job_id: str, token: str, filename: str) -> H
     base = job.filename.rsplit(".", 1)[0] or "track"
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition_header(True, f"{base}-{stem}.{ext}"),
+        "Content-Disposition": content_disposition_header(True, f"{base}-{stem}.{ext}")
+        or "attachment",
         "Cache-Control": "private, max-age=3600",
     }
     content_type = CONTENT_TYPES.get(ext, "application/octet-stream")
     match = _RANGE_RE.match(request.headers.get("Range", ""))
     if not match or not any(match.groups()):
-        response = FileResponse(_open(request, job, stem), content_type=content_type)
-        for name, value in headers.items():
-            response[name] = value
-        response["Content-Length"] = str(size)
-        return response
+        whole = FileResponse(_open(request, job, stem), content_type=content_type)
+        for name, value in headers.items():  # after FileResponse's own Content-Disposition
+            whole[name] = value
+        whole["Content-Length"] = str(size)
+        return whole
     first, last = match.groups()
     if first:
         start, end = int(first), min(int(last) if last else size - 1, size - 1)
     else:  # a suffix range: the last N bytes
         start, end = max(0, size - int(last)), size - 1
     if start >= size or start > end:
-        response = error_response(
-            request, 416, "invalid_request_error", "The requested range is not satisfiable."
-        )
-        response["Content-Range"] = f"bytes */{size}"
-        return response
+        return error_response(request, RangeNotSatisfiable(size=size))
     length = end - start + 1
     response = StreamingHttpResponse(
-        _stream(_open(request, job, stem), start, length), status=206, content_type=content_type
+        _stream(_open(request, job, stem), start, length),
+        status=206,
+        content_type=content_type,
+        headers=headers,
     )
-    for name, value in headers.items():
-        response[name] = value
     response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Content-Length"] = str(length)
     return response

@@ -18,14 +18,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import InsufficientCredits, credit_charge
-from btro.errors import InvalidParameter, PaymentRequired
+from btro.errors import InvalidParameter, PaymentRequired, UploadTooLarge
 
 from .. import testmode
 from ..ids import job_id_new, random_token
 from ..models import Job
 from ..separation import TIER_STEMS, TIERS, AudioError
 from ..separation.audio import FORMATS, AudioInfo, probe
-from ..uploads import too_large
 from .state import enqueue_on_commit
 
 
@@ -59,7 +58,7 @@ def _validate(
             param="file",
         )
     if (upload.size or 0) > settings.BTRO_MAX_UPLOAD_BYTES:
-        raise too_large()
+        raise UploadTooLarge()
     return upload, tier
 
 

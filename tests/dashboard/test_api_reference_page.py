@@ -4,6 +4,7 @@ import re
 import pytest
 
 from accounts.selectors import api_key_list_current
+from btro.errors import CATALOGUE
 
 pytestmark = pytest.mark.django_db
 
@@ -36,3 +37,9 @@ def test_the_api_reference_shows_the_full_key_while_it_is_being_shown_once(clien
     client.post("/signup/", {"email": "new@example.com", "password": "a long passphrase 42"})
     page = html.unescape(client.get("/docs/").content.decode())
     assert re.search(r"Authorization: Bearer sk_test_[0-9A-Za-z]{38}", page)
+
+
+def test_the_api_reference_lists_every_error_type_of_the_catalogue(client):
+    page = html.unescape(client.get("/docs/").content.decode())
+    for error in CATALOGUE:
+        assert f"<td>{error.when}</td>" in page

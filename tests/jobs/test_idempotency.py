@@ -1,12 +1,17 @@
+import json
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.utils import timezone
+from rest_framework import viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory
 
 from btro.errors import IdempotencyInProgress
-from jobs.idempotency import idempotency_begin, idempotency_fingerprint
+from jobs.idempotency import idempotency_begin, idempotency_fingerprint, idempotent
 from jobs.models import IdempotencyRecord, Job
 from tests.conftest import client_for, upload, wav_bytes
 
@@ -106,11 +111,13 @@ def test_a_retry_while_the_first_is_still_running_is_409(api, user):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     same_request = idempotency_fingerprint(
-        params={"tier": "pro", "type": None, "format": None},
-        upload=SimpleUploadedFile("track.wav", wav_bytes()),
+        method="POST",
+        path="/v1/jobs",
+        params={"tier": ["pro"]},
+        files={"file": [SimpleUploadedFile("track.wav", wav_bytes())]},
     )
     key = user.api_keys.filter(mode="test").first()
-    record, _ = idempotency_begin(api_key=key, key="k5", fingerprint=same_request)  # running
+    record = idempotency_begin(api_key=key, key="k5", fingerprint=same_request)  # running
     response = post(api, "k5")
     assert response.status_code == 409
     assert response.json()["error"]["type"] == "idempotency_error"
@@ -137,3 +144,52 @@ def test_a_key_is_forgotten_after_24_hours(api):
     with time_machine.travel(timezone.now() + timedelta(hours=24, seconds=1)):
         second = post(api, "k6").json()
     assert second["id"] != first["id"]
+
+
+class Cancels(viewsets.ViewSet):
+    """A POST action other than create, as the cancel and webhook endpoints will be."""
+
+    runs: list[str] = []
+
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def cancel(self, request, pk):
+        self.runs.append(pk)
+        return Response({"id": pk, "reason": request.data.get("reason"), "runs": len(self.runs)})
+
+
+def cancel(secret, job_id, key, **data):
+    request = APIRequestFactory().post(
+        f"/v1/jobs/{job_id}/cancel",
+        data,
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+    return Cancels.as_view({"post": "cancel"})(request, pk=job_id)
+
+
+def test_any_post_action_replays_its_first_answer_to_a_retry(test_key, monkeypatch):
+    monkeypatch.setattr(Cancels, "runs", [])
+    first = cancel(test_key, "job_a", "c1", reason="duplicate")
+    again = cancel(test_key, "job_a", "c1", reason="duplicate")
+    assert again.data == first.data == {"id": "job_a", "reason": "duplicate", "runs": 1}
+    assert again["Idempotent-Replayed"] == "true"
+    assert Cancels.runs == ["job_a"]
+
+
+def test_any_post_action_refuses_a_key_reused_with_other_parameters_or_on_another_path(
+    test_key, monkeypatch
+):
+    monkeypatch.setattr(Cancels, "runs", [])
+    cancel(test_key, "job_a", "c2", reason="duplicate")
+    for job_id, reason in (("job_a", "fraudulent"), ("job_b", "duplicate")):
+        response = cancel(test_key, job_id, "c2", reason=reason)
+        assert response.status_code == 400
+        assert json.loads(response.content)["error"]["type"] == "idempotency_error"
+    assert Cancels.runs == ["job_a"]
+
+
+def test_the_create_endpoint_documents_the_idempotency_key_header(client):
+    create = client.get("/v1/openapi.json").json()["paths"]["/v1/jobs"]["post"]
+    assert "Idempotency-Key" in [p["name"] for p in create["parameters"] if p["in"] == "header"]

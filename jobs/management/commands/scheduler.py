@@ -1,24 +1,11 @@
-import logging
 import threading
-from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
+from jobs.scheduling import repeat_every
 from jobs.tasks import sweep
-
-logger = logging.getLogger(__name__)
-
-
-def repeat_every(interval: float, action: Callable[[], object], stop: threading.Event) -> None:
-    """Run `action` every `interval` seconds until `stop`; a failure is logged and retried."""
-    while True:
-        try:
-            action()
-        except Exception:  # a broker or database outage: the sweep is idempotent, try again
-            logger.exception("the sweep failed; trying again in %s s", interval)
-        if stop.wait(interval):
-            return
 
 
 class Command(BaseCommand):
@@ -27,10 +14,10 @@ class Command(BaseCommand):
         "Run one per deployment (more are harmless: the sweep is idempotent)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Send one sweep and exit.")
 
-    def handle(self, *args, once: bool, **options):
+    def handle(self, *args: Any, once: bool, **options: Any) -> None:
         if once:
             sweep.send()
             return

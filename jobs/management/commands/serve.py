@@ -1,14 +1,16 @@
 import socket
 import threading
+from typing import Any
 
 import dramatiq
 from django.conf import settings
 from django.core.management import call_command, get_commands, load_command_class
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.commands.runserver import Command as RunserverCommand
 from django.core.servers.basehttp import WSGIServer
 from dramatiq import Worker
 
-from jobs.management.commands.scheduler import repeat_every
+from jobs.scheduling import repeat_in_thread
 from jobs.services import job_sweep
 
 
@@ -24,12 +26,12 @@ class Command(BaseCommand):
         "inside this process (the embedded default)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
 
-    def handle(self, *args, addrport: str, **options):
-        stop = threading.Event()
-        worker = None
+    def handle(self, *args: Any, addrport: str, **options: Any) -> None:
+        stop: threading.Event | None = None
+        worker: Worker | None = None
         if settings.BTRO_EMBEDDED_WORKER:
             # Messages of the in-memory broker died with the last process: requeue now.
             counts = job_sweep(stale_seconds=0, requeue_seconds=0)
@@ -39,16 +41,16 @@ class Command(BaseCommand):
                 dramatiq.get_broker(), queues={"jobs"}, worker_threads=settings.BTRO_WORKER_THREADS
             )
             worker.start()
-            interval = settings.BTRO_SWEEP_INTERVAL_SECONDS
-            threading.Thread(
-                target=repeat_every, args=(interval, job_sweep, stop), daemon=True, name="sweep"
-            ).start()
+            stop = repeat_in_thread(settings.BTRO_SWEEP_INTERVAL_SECONDS, job_sweep, name="sweep")
             self.stderr.write("Embedded worker started (set BROKER_URL to run workers apart).")
+        # The installed runserver (staticfiles' when it is installed), which extends Django's.
         runserver = load_command_class(get_commands()["runserver"], "runserver")
+        assert isinstance(runserver, RunserverCommand)
         runserver.server_cls = BacklogWSGIServer
         try:
             call_command(runserver, addrport, use_reloader=False)
         finally:
-            stop.set()
+            if stop is not None:
+                stop.set()
             if worker is not None:
                 worker.stop()

@@ -71,3 +71,13 @@ class GreedyEngine(SplitEngine):
         hoard = np.empty(1 << 30, dtype=np.float32)
         del hoard
         return super().separate(audio, sample_rate, tier, progress)
+
+
+class CountingEngine(SplitEngine):
+    """Counts the instances made of it: a process should build each engine once."""
+
+    built = 0
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        super().__init__(seconds)
+        type(self).built += 1

@@ -11,7 +11,8 @@ progress callback, when given, is called with a number from 0 to 100.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -75,3 +76,17 @@ def get_engine(name: str, **options: Any) -> Engine:
     raise EngineUnavailable(
         f"Unknown engine {name!r}; choose 'dsp', 'demucs' or 'package.module:Class'."
     )
+
+
+_engines: dict[tuple[str, str], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def cached_engine(name: str, options: Mapping[str, Any] | None = None) -> Engine:
+    """`get_engine(name, **options)`, built once per process: an engine's models load once."""
+    options = dict(options or {})
+    key = (name, repr(sorted(options.items())))
+    with _engines_lock:
+        if key not in _engines:
+            _engines[key] = get_engine(name, **options)
+        return _engines[key]

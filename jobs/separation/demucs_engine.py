@@ -3,8 +3,9 @@
 The folder has Demucs's own repo layout: `<name>.yaml` bags listing model signatures and
 `<signature>-<sha256 prefix>.th` packages, as `python manage.py fetch_models` writes them.
 Models load with `demucs.pretrained.get_model(name, repo=folder)`, which never touches the
-network, and are cached per process. Inference is `demucs.apply.apply_model`, which splits
-the track into overlapping segments, so memory for activations stays flat in track length.
+network, once per engine (and `cached_engine` keeps one engine per process). Inference is
+`demucs.apply.apply_model`, which splits the track into overlapping segments, so memory for
+activations stays flat in track length.
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ DEFAULT_MODELS: dict[str, str] = {
 }
 FETCH_HINT = "run `python manage.py fetch_models`"
 VOCALS = "vocals"
-
-_models: dict[tuple[str, str, str, bool], Any] = {}
-_models_lock = threading.Lock()
 
 
 def tier_models(models: dict[str, str] | None = None) -> dict[str, str]:
@@ -121,18 +119,18 @@ class DemucsEngine:
         self.overlap = overlap
         self.shifts = shifts
         self.models = tier_models(models)
+        self._loaded: dict[tuple[str, bool], Any] = {}
+        self._loading = threading.Lock()
 
     # Models -------------------------------------------------------------------------
 
     def model_for(self, tier: str) -> Any:
-        """The loaded model for `tier` (a demucs model or bag), cached per process."""
-        name = self.models[tier]
-        vocals_only = tier == "vocal_remover"
-        key = (str(self.model_dir.resolve()), name, self.device, vocals_only)
-        with _models_lock:
-            if key not in _models:
-                _models[key] = self._load(name, vocals_only)
-            return _models[key]
+        """The loaded model for `tier` (a demucs model or bag), loaded once by this engine."""
+        key = (self.models[tier], tier == "vocal_remover")
+        with self._loading:
+            if key not in self._loaded:
+                self._loaded[key] = self._load(*key)
+            return self._loaded[key]
 
     def _load(self, name: str, vocals_only: bool) -> Any:
         from demucs.pretrained import get_model

@@ -1,7 +1,8 @@
 """Run separation in a long-lived child process.
 
 A decoder that hangs, an engine that runs past its time, or a native crash ends the child,
-never the worker that asked. The child keeps its engines (and their models) between tasks.
+never the worker that asked. The child keeps its engines (and their models) between tasks,
+in the package's per-process cache (`cached_engine`), as `manage.py separate` does.
 
 The child decodes first and says how much audio it got (`("decoded", Decoded)`); it
 separates only once the parent answers "go", so the parent can settle what the job costs
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import SeparationError, get_engine
+from . import SeparationError, cached_engine
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
@@ -79,7 +80,6 @@ class Outcome:
 def run_task(
     task: Task,
     progress: Callable[[float], None],
-    engines: dict | None = None,
     admit: Callable[[Decoded], bool] = lambda decoded: True,
 ) -> Outcome | None:
     """Decode, ask `admit` whether to go on, separate and encode, in this process.
@@ -88,17 +88,13 @@ def run_task(
     """
     from .audio import decode, encode
 
-    engines = {} if engines is None else engines
     audio, sample_rate = decode(
         task.input_path, max_seconds=task.max_seconds, max_samples=task.max_samples
     )
     if not admit(Decoded(frames=len(audio), channels=audio.shape[1], sample_rate=sample_rate)):
         return None
     progress(2)
-    key = (task.engine, tuple(sorted((k, repr(v)) for k, v in task.engine_options.items())))
-    if key not in engines:
-        engines[key] = get_engine(task.engine, **task.engine_options)
-    engine = engines[key]
+    engine = cached_engine(task.engine, task.engine_options)
     stems = engine.separate(audio, sample_rate, task.tier, progress=lambda p: progress(2 + p * 0.9))
     del audio  # the stems are written one at a time: never hold the input and all of them
     out = {}
@@ -173,7 +169,6 @@ def _child_main(conn, log_level: int = logging.WARNING) -> None:
     send = _locked(conn.send)  # an engine's own threads may log too
     logging.basicConfig(level=log_level, handlers=[_PipeLogs(send)], force=True)
     logging.captureWarnings(True)
-    engines: dict = {}
 
     def admit(decoded: Decoded) -> bool:
         send(("decoded", decoded))
@@ -186,7 +181,7 @@ def _child_main(conn, log_level: int = logging.WARNING) -> None:
             return
         try:
             _set_budget(task.memory_mb)
-            outcome = run_task(task, lambda p: send(("progress", float(p))), engines, admit)
+            outcome = run_task(task, lambda p: send(("progress", float(p))), admit)
             send(("done", outcome) if outcome else ("stopped", None))
         except MemoryError:
             send(("error", _over_budget(task)))

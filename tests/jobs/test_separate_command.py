@@ -11,8 +11,10 @@ import pytest
 import soundfile as sf
 from django.core.management import CommandError, call_command
 
-from jobs import engines
+import jobs.separation
 from jobs.separation import TIER_STEMS
+from jobs.separation.runner import Task, run_task
+from tests.fake_engines import CountingEngine
 
 SR = 22050
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def fresh_engines(monkeypatch):
-    monkeypatch.setattr(engines, "_cache", {})
+    monkeypatch.setattr(jobs.separation, "_engines", {})
 
 
 @pytest.fixture
@@ -59,6 +61,22 @@ def test_a_mono_input_gives_mono_stems(tmp_path):
     call_command("separate", str(path), "--tier", "basic", "--out", str(tmp_path / "o"))
 
     assert sf.info(str(tmp_path / "o" / "instrumental.wav")).channels == 1
+
+
+def test_it_uses_the_engine_the_runner_already_built(tmp_path, track, settings, monkeypatch):
+    settings.BTRO_ENGINE = "tests.fake_engines:CountingEngine"
+    monkeypatch.setattr(CountingEngine, "built", 0)
+    (tmp_path / "a").mkdir()
+    run_task(
+        Task(str(track), "pro", settings.BTRO_ENGINE, str(tmp_path / "a")), lambda percent: None
+    )
+
+    call_command("separate", str(track), "--tier", "pro", "--out", str(tmp_path / "b"))
+
+    assert CountingEngine.built == 1
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
+        f"{stem}.wav" for stem in sorted(TIER_STEMS["pro"])
+    ]
 
 
 def test_it_refuses_a_file_that_is_not_audio(tmp_path):

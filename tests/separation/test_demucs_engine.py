@@ -335,9 +335,9 @@ def test_manage_py_separate_runs_the_demucs_engine(
     from django.core.management import call_command
     from django.test import override_settings
 
-    from jobs import engines
+    import jobs.separation
 
-    monkeypatch.setattr(engines, "_cache", {})  # an engine built for another model folder
+    monkeypatch.setattr(jobs.separation, "_engines", {})  # an engine built for another model folder
     track = tmp_path / "track.wav"
     audio = noise(1.0, 48000, 2)
     sf.write(track, audio, 48000)

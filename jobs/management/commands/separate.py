@@ -7,9 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from jobs.engines import build_engine
+from jobs.engines import engine_name_for, engine_options
 from jobs.separation import TIERS, SeparationError
-from jobs.separation.audio import FORMATS, decode, encode
+from jobs.separation.audio import FORMATS
+from jobs.separation.runner import Decoded, Task, run_task
 
 
 class Command(BaseCommand):
@@ -23,24 +24,34 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="folder for the stems (created)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tier, fmt = str(options["tier"]), str(options["format"])
-        out = Path(str(options["out"]))
+        tier, out = str(options["tier"]), Path(str(options["out"]))
+        engine = str(options["engine"] or engine_name_for(tier))
+        # An operator's own file: no upload limits, and the engine runs in this process.
+        task = Task(
+            input_path=str(options["input"]),
+            tier=tier,
+            engine=engine,
+            out_dir=str(out),
+            format=str(options["format"]),
+            engine_options=engine_options(engine),
+        )
         show = self.stderr.isatty()
+
+        def make_out_dir(decoded: Decoded) -> bool:
+            out.mkdir(parents=True, exist_ok=True)  # only once the input proved to be audio
+            return True
+
         try:
-            audio, sample_rate = decode(str(options["input"]))
-            engine = build_engine(tier, options["engine"] and str(options["engine"]))
-            stems = engine.separate(audio, sample_rate, tier, self._bar if show else None)
-            del audio
-            out.mkdir(parents=True, exist_ok=True)
-            for stem in list(stems):
-                path = out / f"{stem}.{fmt}"
-                # Pop each stem as it is written: long tracks never hold every stem twice.
-                encode(stems.pop(stem), sample_rate, path, fmt)
-                self.stdout.write(str(path))
+            outcome = run_task(task, self._bar if show else lambda percent: None, make_out_dir)
         except SeparationError as exc:
             raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"Cannot write to {out}: {exc.strerror or exc}") from None
+        assert outcome is not None  # make_out_dir admits every input
+        if show:
+            self._bar(100.0)
+        for info in outcome.stems.values():
+            self.stdout.write(info["path"])
 
     def _bar(self, percent: float) -> None:
         filled = int(percent / 100 * 30)

@@ -52,6 +52,25 @@ class Engine(Protocol):
     ) -> dict[str, np.ndarray]: ...
 
 
+def checked_input(audio: Any, sample_rate: int, tier: str) -> tuple[np.ndarray, bool]:
+    """`audio` as float32 (frames, channels), and whether it came one-dimensional.
+
+    The checks every engine makes before any work: a known tier, a (frames, channels) or
+    (frames,) shape with at least one of each, a positive sample rate.
+    """
+    if tier not in TIER_STEMS:
+        raise SeparationError(f"Unknown tier {tier!r}; choose one of {', '.join(TIER_STEMS)}.")
+    mix = np.asanyarray(audio, dtype=np.float32)  # keeps a disk-backed input's map
+    flat = mix.ndim == 1
+    if flat:
+        mix = mix[:, None]
+    if mix.ndim != 2 or sample_rate <= 0:
+        raise SeparationError("Audio must be shaped (frames, channels) with a sample rate.")
+    if mix.shape[0] == 0 or mix.shape[1] == 0:
+        raise AudioError("The audio is empty.")
+    return mix, flat
+
+
 def get_engine(name: str, **options: Any) -> Engine:
     """Return the engine called `name`, built with engine-specific `options`.
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import TIER_STEMS, AudioError, EngineUnavailable, Progress, SeparationError
+from . import TIER_STEMS, EngineUnavailable, Progress, checked_input
 
 if TYPE_CHECKING:
     import torch
@@ -178,16 +178,9 @@ class DemucsEngine:
         tier: str,
         progress: Progress | None = None,
     ) -> dict[str, np.ndarray]:
-        if tier not in TIER_STEMS:
-            raise SeparationError(f"Unknown tier {tier!r}; choose one of {', '.join(TIER_STEMS)}.")
-        audio = np.asarray(audio, dtype=np.float32)
+        audio, squeeze = checked_input(audio, sample_rate, tier)
         if not (audio.flags.c_contiguous and audio.flags.writeable):
-            audio = np.array(audio, dtype=np.float32)  # torch.from_numpy needs plain strides
-        squeeze = audio.ndim == 1
-        if squeeze:
-            audio = audio[:, None]
-        if audio.ndim != 2 or audio.shape[0] == 0 or audio.shape[1] == 0:
-            raise AudioError("The audio is empty.")
+            audio = np.array(audio)  # torch.from_numpy needs plain strides
         torch = _import_torch()
         model = self.model_for(tier)
         wanted = [VOCALS] if tier in ("basic", "vocal_remover") else list(TIER_STEMS[tier])

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.fft
 from scipy.ndimage import median_filter, uniform_filter1d
 
-from . import TIER_STEMS, Progress, SeparationError, buffers
+from . import TIER_STEMS, Progress, buffers, checked_input
 
 _SOURCES = ("vocals", "drums", "bass", "guitar", "piano", "other")
 _RESIDUAL = {"basic": "instrumental", "vocal_remover": "instrumental"}
@@ -58,14 +58,7 @@ class DspEngine:
         tier: str,
         progress: Progress | None = None,
     ) -> dict[str, np.ndarray]:
-        if tier not in TIER_STEMS:
-            raise SeparationError(f"Unknown tier {tier!r}; choose one of {', '.join(TIER_STEMS)}.")
-        mix = np.asanyarray(audio, dtype=np.float32)  # keeps a disk-backed input's map
-        flat = mix.ndim == 1
-        if flat:
-            mix = mix[:, None]
-        if mix.ndim != 2 or mix.shape[1] < 1 or sample_rate <= 0:
-            raise SeparationError("Audio must be shaped (frames, channels) with a sample rate.")
+        mix, flat = checked_input(audio, sample_rate, tier)
         stems = TIER_STEMS[tier]
         residual = _RESIDUAL.get(tier, "other")
         computed = [s for s in stems if s != residual]

@@ -127,7 +127,7 @@ class DspEngine:
         n_fft = 1 << int(round(np.log2(sr * 0.093)))  # ~93 ms whatever the rate
         hop = n_fft // 4
         pairs = [(c, min(c + 2, channels)) for c in range(0, channels, 2)]
-        mag = None
+        mag: np.ndarray | None = None
         for lo, hi in pairs:
             part = read(lo, hi)
             length = len(part)
@@ -140,8 +140,8 @@ class DspEngine:
                 mag += channel.imag**2
             if len(pairs) > 1:
                 del spec
-        if mag.max() < 1e-14:
-            return  # silence: every stem stays zero here
+        if mag is None or mag.max() < 1e-14:
+            return  # silence (or no channel at all): every stem stays zero here
         mag /= channels
         np.sqrt(mag, out=mag)
         freqs = np.fft.rfftfreq(n_fft, 1.0 / sr).astype(np.float32)[:, None]

@@ -20,12 +20,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from . import SeparationError, cached_engine
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
+_CRASHED: tuple[Any, ...] = ("crashed",)
 
 
 class TimedOut(SeparationError):
@@ -142,32 +146,33 @@ def _die_with_parent() -> None:
         pass
 
 
-class _PipeLogs(logging.handlers.QueueHandler):
-    """The child's log records go to the worker, whose logging config (and job id) they take."""
+class _Pipe:
+    """The child's end of the pipe, locked (an engine's own threads may log too), and a
+    queue for logging's QueueHandler: the child's log records go to the worker, whose
+    logging config (and job id) they take."""
 
-    def __init__(self, send: Callable[[tuple], None]) -> None:
-        super().__init__(queue=None)
-        self.send = send
-        self.setFormatter(logging.Formatter())  # the message (and traceback) alone
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
 
-    def enqueue(self, record: logging.LogRecord) -> None:
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self.lock:
+            self.conn.send(message)
+
+    def put_nowait(self, record: logging.LogRecord) -> None:
         self.send(("log", record))
 
-
-def _locked(send: Callable[[tuple], None]) -> Callable[[tuple], None]:
-    lock = threading.Lock()
-
-    def locked_send(message: tuple) -> None:
-        with lock:
-            send(message)
-
-    return locked_send
+    def get(self) -> logging.LogRecord:
+        raise NotImplementedError("only the worker reads the log records")
 
 
-def _child_main(conn, log_level: int = logging.WARNING) -> None:
+def _child_main(conn: Connection, log_level: int = logging.WARNING) -> None:
     _die_with_parent()
-    send = _locked(conn.send)  # an engine's own threads may log too
-    logging.basicConfig(level=log_level, handlers=[_PipeLogs(send)], force=True)
+    pipe = _Pipe(conn)
+    send = pipe.send
+    logs = logging.handlers.QueueHandler(pipe)
+    logs.setFormatter(logging.Formatter())  # the message (and traceback) alone
+    logging.basicConfig(level=log_level, handlers=[logs], force=True)
     logging.captureWarnings(True)
 
     def admit(decoded: Decoded) -> bool:
@@ -199,19 +204,20 @@ class SeparationProcess:
     """One child process, started on first use and again after a crash or a time-out."""
 
     def __init__(self) -> None:
-        self._process = None
-        self._conn = None
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
 
-    def _ensure_started(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            return
+    def _ensure_started(self) -> tuple[BaseProcess, Connection]:
+        if self._process is not None and self._conn is not None and self._process.is_alive():
+            return self._process, self._conn
         ctx = mp.get_context("spawn")  # a fork of a threaded worker can deadlock
         parent, child = ctx.Pipe()
         level = logging.getLogger().getEffectiveLevel()
-        self._process = ctx.Process(target=_child_main, args=(child, level), daemon=True)
-        self._process.start()
+        process = ctx.Process(target=_child_main, args=(child, level), daemon=True)
+        process.start()
         child.close()
-        self._conn = parent
+        self._process, self._conn = process, parent
+        return process, parent
 
     def stop(self) -> None:
         if self._process is not None:
@@ -235,22 +241,29 @@ class SeparationProcess:
         included), the child is stopped: its late answer must never be read as the answer
         to the next task.
         """
-        self._ensure_started()
+        process, conn = self._ensure_started()
         try:
-            kind, payload = self._exchange(task, timeout, on_progress, on_decoded)
+            answer = self._exchange(process, conn, task, timeout, on_progress, on_decoded)
         except BaseException:
             self.stop()
             raise
-        if kind == "error":
-            if isinstance(payload, OverBudget):
-                self.stop()  # a failed allocation may have left native code in a bad state
-            raise payload  # otherwise the child answered, so it is ready for the next task
-        if kind == "stopped":
-            raise payload
-        return payload
+        if isinstance(answer, OverBudget):
+            self.stop()  # a failed allocation may have left native code in a bad state
+        if isinstance(answer, BaseException):
+            raise answer  # otherwise the child answered, so it is ready for the next task
+        return answer
 
-    def _exchange(self, task: Task, timeout: float, on_progress, on_decoded) -> tuple[str, object]:
-        self._conn.send(task)
+    def _exchange(
+        self,
+        process: BaseProcess,
+        conn: Connection,
+        task: Task,
+        timeout: float,
+        on_progress: Callable[[float | None], None],
+        on_decoded: Callable[[Decoded], None],
+    ) -> Outcome | BaseException:
+        """The child's answer: the outcome, its error, or the refusal of `on_decoded`."""
+        conn.send(task)
         deadline = time.monotonic() + timeout
         beat_due = time.monotonic() + HEARTBEAT_SECONDS  # the child's log lines don't postpone it
         refusal: BaseException | None = None
@@ -258,15 +271,16 @@ class SeparationProcess:
             now = time.monotonic()
             if now >= deadline:
                 raise TimedOut(f"Separation took longer than the {timeout:.0f} s limit.")
+            message: tuple[Any, ...] | None
             try:
-                ready = self._conn.poll(max(0.0, min(deadline, beat_due) - now))
-                message = self._conn.recv() if ready else None
+                ready = conn.poll(max(0.0, min(deadline, beat_due) - now))
+                message = conn.recv() if ready else None
             except (EOFError, OSError):
-                message = ("crashed",)
+                message = _CRASHED
             if message is not None and message[0] == "log":
                 logging.getLogger(message[1].name).handle(message[1])
-            elif message is None and not self._process.is_alive():
-                message = ("crashed",)
+            elif message is None and not process.is_alive():
+                message = _CRASHED
             if message is None or message[0] == "log":
                 if time.monotonic() >= beat_due:
                     beat_due = time.monotonic() + HEARTBEAT_SECONDS
@@ -280,11 +294,10 @@ class SeparationProcess:
                     on_decoded(message[1])
                 except Exception as exc:
                     refusal = exc
-                self._conn.send("stop" if refusal else "go")
+                conn.send("stop" if refusal else "go")
             elif kind == "stopped" and refusal is not None:
-                return kind, refusal
+                return refusal
             elif kind in ("done", "error"):
-                return kind, message[1]
+                return message[1]
             else:
-                code = self._process.exitcode if self._process else None
-                raise ChildCrashed(f"The separation process died (exit code {code}).")
+                raise ChildCrashed(f"The separation process died (exit code {process.exitcode}).")

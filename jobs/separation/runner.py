@@ -88,7 +88,8 @@ def run_task(
 ) -> Outcome | None:
     """Decode, ask `admit` whether to go on, separate and encode, in this process.
 
-    None when `admit` said no: nothing was separated.
+    The stems go to `task.out_dir`, made once they exist. None when `admit` said no:
+    nothing was separated.
     """
     from .audio import decode, encode
 
@@ -101,6 +102,7 @@ def run_task(
     engine = cached_engine(task.engine, task.engine_options)
     stems = engine.separate(audio, sample_rate, task.tier, progress=lambda p: progress(2 + p * 0.9))
     del audio  # the stems are written one at a time: never hold the input and all of them
+    Path(task.out_dir).mkdir(parents=True, exist_ok=True)
     out = {}
     for name in list(stems):
         path = Path(task.out_dir) / f"{name}.{task.format}"

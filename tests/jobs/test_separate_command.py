@@ -89,6 +89,15 @@ def test_it_refuses_a_file_that_is_not_audio(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_an_engine_that_fails_leaves_no_output_folder(tmp_path, track, settings):
+    settings.BTRO_ENGINE = "tests.fake_engines:FailingEngine"
+
+    with pytest.raises(CommandError, match="refuses this track"):
+        call_command("separate", str(track), "--tier", "pro", "--out", str(tmp_path / "o"))
+
+    assert not (tmp_path / "o").exists()
+
+
 def test_it_refuses_a_missing_file(tmp_path):
     with pytest.raises(CommandError, match="could not be opened"):
         call_command("separate", str(tmp_path / "x.wav"), "--tier", "pro", "--out", str(tmp_path))

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from jobs.engines import engine_name_for, engine_options
 from jobs.separation import TIERS, SeparationError
 from jobs.separation.audio import FORMATS
-from jobs.separation.runner import Decoded, Task, run_task
+from jobs.separation.runner import Task, run_task
 
 
 class Command(BaseCommand):
@@ -36,18 +36,13 @@ class Command(BaseCommand):
             engine_options=engine_options(engine),
         )
         show = self.stderr.isatty()
-
-        def make_out_dir(decoded: Decoded) -> bool:
-            out.mkdir(parents=True, exist_ok=True)  # only once the input proved to be audio
-            return True
-
         try:
-            outcome = run_task(task, self._bar if show else lambda percent: None, make_out_dir)
+            outcome = run_task(task, self._bar if show else lambda percent: None)
         except SeparationError as exc:
             raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"Cannot write to {out}: {exc.strerror or exc}") from None
-        assert outcome is not None  # make_out_dir admits every input
+        assert outcome is not None  # admitted: no admit callback
         if show:
             self._bar(100.0)
         for info in outcome.stems.values():

@@ -141,13 +141,18 @@ def test_a_second_delivery_of_the_same_message_does_nothing(live_api, worker, se
     assert again.completed_at == finished.completed_at
 
 
+def create_unsent(live_api, monkeypatch) -> dict:
+    """A job whose message never reaches the broker, so no worker can take it meanwhile."""
+    with monkeypatch.context() as patch:
+        patch.setattr("jobs.services.state._enqueue", lambda job_id: None)
+        return create(live_api).json()
+
+
 def test_the_sweep_requeues_a_job_whose_worker_died_and_it_succeeds_once(
-    live_api, worker, settings
+    live_api, worker, settings, monkeypatch
 ):
     settings.BTRO_ENGINE = "tests.fake_engines:SplitEngine"
-    worker.flush_all()
-    job = create(live_api).json()
-    worker.flush_all()  # the message is lost with its worker
+    job = create_unsent(live_api, monkeypatch)  # the message is lost with its worker
     Job.objects.filter(pk=job["id"]).update(
         claim="dead-worker", heartbeat_at=timezone.now() - timedelta(minutes=10), attempts=1
     )
@@ -158,10 +163,9 @@ def test_the_sweep_requeues_a_job_whose_worker_died_and_it_succeeds_once(
     assert CreditEntry.objects.filter(job_id=stored.id).count() == 1
 
 
-def test_the_sweep_requeues_a_job_whose_message_was_lost(live_api, worker, settings):
+def test_the_sweep_requeues_a_job_whose_message_was_lost(live_api, worker, settings, monkeypatch):
     settings.BTRO_ENGINE = "tests.fake_engines:SplitEngine"
-    job = create(live_api).json()
-    worker.flush_all()
+    job = create_unsent(live_api, monkeypatch)
     assert job_sweep()["requeued"] == 0  # not stale yet
     Job.objects.filter(pk=job["id"]).update(enqueued_at=timezone.now() - timedelta(minutes=10))
     assert job_sweep()["requeued"] == 1

@@ -172,6 +172,8 @@ def _check_tail(path: Path, frames: int) -> None:
 
 
 class _Limits:
+    """The duration and decoded-size limits, checked against the frames decoded so far."""
+
     def __init__(
         self, rate: int, channels: int, max_seconds: float | None, max_samples: int | None
     ) -> None:

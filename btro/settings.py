@@ -142,7 +142,9 @@ BTRO_MAX_DURATION_SECONDS = env.float("BTRO_MAX_DURATION_SECONDS", default=20 * 
 BTRO_MAX_DECODED_SAMPLES = env.int("BTRO_MAX_DECODED_SAMPLES", default=20 * 60 * 96_000 * 2)
 # Private memory a separation process may use (RLIMIT_DATA); a job past it fails, the
 # machine lives. The dsp engine's worst accepted input peaks well below (bench/limits.py).
-BTRO_SEPARATION_MEMORY_MB = env.int("BTRO_SEPARATION_MEMORY_MB", default=3072)
+# 0: by engine (jobs.engines.engine_memory_mb): 3 GB for dsp, 8 GB for demucs, which holds a
+# track's whole output (about 3 GB measured for 10 minutes of full-size htdemucs on CPU).
+BTRO_SEPARATION_MEMORY_MB = env.int("BTRO_SEPARATION_MEMORY_MB", default=0)
 
 # Jobs
 BTRO_RESULT_TTL_SECONDS = env.int("BTRO_RESULT_TTL_SECONDS", default=3600)

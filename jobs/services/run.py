@@ -18,7 +18,7 @@ from django.db import DatabaseError, transaction
 
 from accounts.services import InsufficientCredits, credit_settle
 
-from ..engines import engine_name_for, engine_options
+from ..engines import engine_memory_mb, engine_name_for, engine_options
 from ..models import Job
 from ..separation import AudioError, SeparationError
 from ..separation.runner import (
@@ -117,7 +117,7 @@ def job_run(*, job_id: str) -> None:
                 engine_options=engine_options(engine),
                 max_seconds=settings.BTRO_MAX_DURATION_SECONDS,
                 max_samples=settings.BTRO_MAX_DECODED_SAMPLES,
-                memory_mb=settings.BTRO_SEPARATION_MEMORY_MB,
+                memory_mb=engine_memory_mb(engine),
             )
             outcome = _separation_process().run(
                 task,

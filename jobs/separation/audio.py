@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import mmap
 import os
@@ -12,6 +13,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import soundfile as sf
@@ -206,7 +208,7 @@ class _Sink:
         return self.bytes // (4 * self.channels)  # a partial last frame from a pipe is dropped
 
     def write(self, data: bytes | memoryview | np.ndarray) -> None:
-        raw = memoryview(data).cast("B")
+        raw = memoryview(data).cast("B")  # type: ignore[arg-type]  # ndarray is a buffer
         self.limits.check((self.bytes + len(raw)) // (4 * self.channels), self.channels)
         self._file.write(raw)
         self.bytes += len(raw)
@@ -302,12 +304,18 @@ def _decode_ffmpeg(
         except OSError:
             sink.close()
             raise AudioError(_UNREADABLE) from None
-        watchdog = threading.Timer(DECODE_TIMEOUT_S, lambda: (timed_out.set(), proc.kill()))
+
+        def on_timeout() -> None:
+            timed_out.set()
+            proc.kill()
+
+        watchdog = threading.Timer(DECODE_TIMEOUT_S, on_timeout)
         watchdog.start()
+        pipe = cast(io.RawIOBase, proc.stdout)  # stdout=PIPE with bufsize=0: a raw file
         try:
             block = bytearray(_PIPE_BLOCK)
             view = memoryview(block)
-            while got := proc.stdout.readinto(block):
+            while got := pipe.readinto(block):
                 sink.write(view[:got])
         except BaseException:
             proc.kill()  # a limit was passed: stop ffmpeg now, not at the end of the file
@@ -315,7 +323,7 @@ def _decode_ffmpeg(
             raise
         finally:
             watchdog.cancel()
-            proc.stdout.close()
+            pipe.close()
             returncode = proc.wait()
         if timed_out.is_set():
             sink.close()

@@ -64,7 +64,7 @@ def release(arr: np.ndarray, start: int, stop: int) -> None:
     mapped = getattr(arr, "_map", None)
     if mapped is None or stop <= start or arr.ndim == 0:
         return
-    offset = arr.__array_interface__["data"][0] - arr._addr
+    offset = arr.__array_interface__["data"][0] - getattr(arr, "_addr", 0)
     row = arr.strides[0]
     page = mmap.PAGESIZE
     lo = max(0, (offset + start * row + page - 1) // page * page)

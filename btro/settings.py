@@ -222,6 +222,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.JSONParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # `?format=` is no renderer switch here: /v1 speaks JSON only.
+    "URL_FORMAT_OVERRIDE": None,
     "EXCEPTION_HANDLER": "btro.errors.handlers.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

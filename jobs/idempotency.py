@@ -89,9 +89,9 @@ def request_fingerprint(request: Request) -> str:
 
 def idempotency_begin(*, api_key: ApiKey, key: str, fingerprint: str) -> IdempotencyRecord | Replay:
     """Claim `key` for this request (its record), or say what to answer instead (a replay)."""
-    if not key or len(key) > 255:
+    if not key or len(key) > 255 or not key.isprintable():
         raise IdempotencyMismatch(
-            "Idempotency-Key must be 1 to 255 characters.", param="Idempotency-Key"
+            "Idempotency-Key must be 1 to 255 printable characters.", param="Idempotency-Key"
         )
     now = timezone.now()
     scope = {"user": api_key.user, "livemode": api_key.livemode, "key": key}

@@ -193,3 +193,11 @@ def test_any_post_action_refuses_a_key_reused_with_other_parameters_or_on_anothe
 def test_the_create_endpoint_documents_the_idempotency_key_header(client):
     create = client.get("/v1/openapi.json").json()["paths"]["/v1/jobs"]["post"]
     assert "Idempotency-Key" in [p["name"] for p in create["parameters"] if p["in"] == "header"]
+
+
+@pytest.mark.parametrize("key", ["tab\there", "bell\x07", "del\x7f"])
+def test_a_key_with_control_characters_is_refused_and_nothing_is_created(api, key):
+    response = post(api, key)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "idempotency_error"
+    assert not Job.objects.exists() and not IdempotencyRecord.objects.exists()

@@ -70,3 +70,8 @@ def test_an_unknown_cursor_is_invalid_parameter(api):
     response = api.get("/v1/jobs", {"starting_after": "job_test_nope"})
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "starting_after"
+
+
+def test_a_format_query_parameter_does_not_switch_the_list_away_from_json(api):
+    response = api.get("/v1/jobs?format=xyz")
+    assert response.status_code == 200 and response.json()["object"] == "list"

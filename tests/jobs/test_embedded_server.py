@@ -3,6 +3,7 @@ and a live job goes from upload to downloadable stems."""
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import os
@@ -14,7 +15,7 @@ import urllib.request
 
 import soundfile as sf
 
-from tests.burst import CONFIG, ROOT, free_port, manage, multipart
+from tests.burst import CONFIG, ROOT, free_port, manage, multipart, server_env, serving
 from tests.conftest import wav_bytes
 
 
@@ -68,3 +69,40 @@ def test_with_nothing_configured_one_process_serves_and_runs_a_live_job(tmp_path
     finally:
         server.terminate()
         server.wait(20)
+
+
+HELD_KEY = """
+from pathlib import Path
+from django.core.files.uploadedfile import SimpleUploadedFile
+from accounts.models import User
+from jobs.idempotency import idempotency_fingerprint
+from jobs.models import IdempotencyRecord
+upload = SimpleUploadedFile("song.wav", Path({wav!r}).read_bytes())
+fingerprint = idempotency_fingerprint(
+    method="POST", path="/v1/jobs", params={{"tier": ["pro"]}}, files={{"file": [upload]}}
+)
+user = User.objects.get(email="me@example.com")
+IdempotencyRecord.objects.create(user=user, livemode=True, key="order-7", fingerprint=fingerprint)
+"""
+
+
+def test_a_restart_frees_the_keys_held_by_requests_that_died_with_the_last_process(tmp_path):
+    env = server_env(tmp_path / "var")
+    manage("migrate", "--noinput", env=env)
+    key = manage("create_api_key", "--email", "me@example.com", "--mode", "live", env=env).strip()
+    wav = tmp_path / "song.wav"
+    wav.write_bytes(wav_bytes(1.0))
+    manage("shell", "-c", HELD_KEY.format(wav=str(wav)), env=env)  # its request was killed
+    body, content_type = multipart({"tier": "pro"}, "song.wav", wav.read_bytes())
+    with serving(env, tmp_path / "serve.log") as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "Content-Type": content_type,
+            "Idempotency-Key": "order-7",
+        }
+        conn.request("POST", "/v1/jobs", body=body, headers=headers)
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        conn.close()
+    assert response.status == 201, answer  # not a 409 for the next 10 minutes

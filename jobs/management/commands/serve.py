@@ -10,6 +10,7 @@ from django.core.management.commands.runserver import Command as RunserverComman
 from django.core.servers.basehttp import WSGIServer
 from dramatiq import Worker
 
+from jobs.idempotency import idempotency_release_in_progress
 from jobs.scheduling import repeat_in_thread
 from jobs.services import job_sweep
 
@@ -37,6 +38,8 @@ class Command(BaseCommand):
             counts = job_sweep(stale_seconds=0, requeue_seconds=0)
             if counts["requeued"]:
                 self.stderr.write(f"Requeued {counts['requeued']} unfinished job(s).")
+            # So were its requests: their Idempotency-Keys are free for a retry now, not in 10 min.
+            idempotency_release_in_progress()
             worker = Worker(
                 dramatiq.get_broker(), queues={"jobs"}, worker_threads=settings.BTRO_WORKER_THREADS
             )

@@ -79,3 +79,21 @@ def upload(name: str = "track.wav", data: bytes | None = None) -> io.BytesIO:
     f = io.BytesIO(wav_bytes() if data is None else data)
     f.name = name
     return f
+
+
+MULTIPART_BOUNDARY = "btro-test-boundary"
+
+
+def multipart_body(*parts: tuple[str, str | None, bytes]) -> bytes:
+    """A multipart body built by hand, hostile parts included: (field name, file name or None,
+    data) per part, with MULTIPART_BOUNDARY."""
+    chunks = []
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        chunks.append(
+            f"--{MULTIPART_BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        )
+        chunks.append(data + b"\r\n")
+    return b"".join(chunks) + f"--{MULTIPART_BOUNDARY}--\r\n".encode()

@@ -7,7 +7,7 @@ from django.test import Client, RequestFactory
 from django.urls import resolve
 from django.utils import timezone
 
-from tests.conftest import upload
+from tests.conftest import MULTIPART_BOUNDARY, multipart_body, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -83,24 +83,9 @@ def test_creating_jobs_has_its_own_per_key_limit(api, settings):
 
 # Malformed requests: each is the client's fault, so a 4xx in the envelope, never a 500.
 
-BOUNDARY = "btro-test-boundary"
-
-
-def multipart_body(*parts: tuple[str, str | None, bytes]) -> bytes:
-    """A multipart body built by hand: (field name, file name or None, data) per part."""
-    chunks = []
-    for name, filename, data in parts:
-        disposition = f'form-data; name="{name}"'
-        if filename is not None:
-            disposition += f'; filename="{filename}"'
-        chunks.append(f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode())
-        chunks.append(data + b"\r\n")
-    chunks.append(f"--{BOUNDARY}--\r\n".encode())
-    return b"".join(chunks)
-
 
 def post_multipart(api, body: bytes, **extra):
-    content_type = f"multipart/form-data; boundary={BOUNDARY}"
+    content_type = f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
     return api.post("/v1/jobs", data=body, content_type=content_type, **extra)
 
 
@@ -154,7 +139,7 @@ def test_a_chunked_body_is_411_length_required(api):
     response = api.generic(
         "POST",
         "/v1/jobs",
-        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        content_type=f"multipart/form-data; boundary={MULTIPART_BOUNDARY}",
         HTTP_TRANSFER_ENCODING="chunked",
     )
     error = envelope(response, 411)
@@ -176,8 +161,9 @@ def test_a_file_part_named_dot_or_dot_dot_says_what_is_wrong_with_the_name(api, 
 
 
 def test_oversized_part_headers_are_a_400_that_says_so(api):
-    part = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="tier"\r\nX: {"a" * 2000}'
-    body = (part + f"\r\n\r\npro\r\n--{BOUNDARY}--\r\n").encode()
+    header = f'Content-Disposition: form-data; name="tier"\r\nX: {"a" * 2000}'
+    part = f"--{MULTIPART_BOUNDARY}\r\n{header}"
+    body = (part + f"\r\n\r\npro\r\n--{MULTIPART_BOUNDARY}--\r\n").encode()
     error = envelope(post_multipart(api, body), 400)
     assert "header" in error["message"]
 

@@ -18,7 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from accounts.services import api_key_create, user_signup
-from tests.conftest import upload
+from tests.conftest import MULTIPART_BOUNDARY, multipart_body, upload
 from tests.services import require_postgres
 
 pytestmark = pytest.mark.django_db
@@ -43,21 +43,9 @@ HOSTILE_VALUES += ["música", "../..", "", "[]", "job_\x00", "%ff%fe", "\u202e\u
 QUERY_NAMES = ["limit", "starting_after", "ending_before", "page", "status", "tier", "mode"]
 QUERY_NAMES += ["livemode", "type", "format", "next", "email", "q"]
 ODD_METHODS = ["HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"]
-BOUNDARY = "hostile-walk"
 
 
-def multipart(*parts: tuple[str, str | None, bytes]) -> bytes:
-    chunks = []
-    for name, filename, data in parts:
-        disposition = f'form-data; name="{name}"'
-        if filename is not None:
-            disposition += f'; filename="{filename}"'
-        chunks.append(f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode())
-        chunks.append(data + b"\r\n")
-    return b"".join(chunks) + f"--{BOUNDARY}--\r\n".encode()
-
-
-MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
+MULTIPART = f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
 HOSTILE_BODIES = {
     "json list": {"data": b"[1,2]", "content_type": "application/json"},
     "json list field": {"data": b'{"tier":["pro"]}', "content_type": "application/json"},
@@ -71,20 +59,20 @@ HOSTILE_BODIES = {
         "content_type": "application/x-www-form-urlencoded",
     },
     "1,100 multipart fields": {
-        "data": multipart(*[(f"f{i}", None, b"1") for i in range(1100)]),
+        "data": multipart_body(*[(f"f{i}", None, b"1") for i in range(1100)]),
         "content_type": MULTIPART,
     },
     "110 file parts": {
-        "data": multipart(*[("file", f"{i}.wav", b"x") for i in range(110)]),
+        "data": multipart_body(*[("file", f"{i}.wav", b"x") for i in range(110)]),
         "content_type": MULTIPART,
     },
     "a file named ..": {
-        "data": multipart(("tier", None, b"pro"), ("file", "..", b"x" * 4096)),
+        "data": multipart_body(("tier", None, b"pro"), ("file", "..", b"x" * 4096)),
         "content_type": MULTIPART,
     },
     "multipart without a boundary": {"data": b"x", "content_type": "multipart/form-data"},
     "Content-Length abc": {
-        "data": multipart(("tier", None, b"pro")),
+        "data": multipart_body(("tier", None, b"pro")),
         "content_type": MULTIPART,
         "CONTENT_LENGTH": "abc",
     },
@@ -230,7 +218,7 @@ HOSTILE_HEADERS = {
 
 
 def test_no_route_answers_hostile_headers_with_a_server_error(walk):
-    body = multipart(("tier", None, b"basic"), ("file", "a.wav", b"RIFF"))
+    body = multipart_body(("tier", None, b"basic"), ("file", "a.wav", b"RIFF"))
     for route in routes():
         url = walk.url(route)
         for name, values in HOSTILE_HEADERS.items():

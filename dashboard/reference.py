@@ -46,6 +46,9 @@ OBJECT_NOTES = {
     "Stem": "One separated stem (job.result.stems.<name>).",
     "Error": "Why a job failed (job.error). Failed requests use the error envelope below.",
     "JobList": "A page of jobs, newest first (GET /v1/jobs).",
+    "Balance": "The account's credits and the price of each tier (GET /v1/balance).",
+    "Usage": "Audio minutes and credits by day and tier, in the key's mode (GET /v1/usage).",
+    "UsageDay": "One day and tier of usage (usage.data[]).",
 }
 # The envelope's types, from the one catalogue (also the OpenAPI document's and the README's).
 ERRORS = [(error.type, str(error.status), error.when) for error in CATALOGUE]
@@ -198,7 +201,7 @@ def reference_from_schema(schema: dict) -> Reference:
     endpoints.sort(key=lambda e: (order.get(e.method, 2), "{" not in e.path, e.path))
     objects = [
         ObjectDoc(name=name, description=OBJECT_NOTES.get(name, ""))
-        for name in ("Job", "Result", "Stem", "Error", "JobList")
+        for name in OBJECT_NOTES
         if name in schemas
     ]
     objects = [ObjectDoc(o.name, o.description, _fields(o.name, schemas)) for o in objects]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import CreditEntry, User
 from btro.errors import Gone, InvalidParameter, NotFound
 
 from . import testmode
@@ -130,16 +130,41 @@ def job_search(
     return jobs.order_by("-created", "-id")
 
 
+def _created_between(*, user: User, livemode: bool, since: datetime, until: datetime | None):
+    jobs = Job.objects.filter(user=user, livemode=livemode, created__gte=since)
+    return jobs if until is None else jobs.filter(created__lt=until)
+
+
 def job_minutes_by_day(
-    *, user: User, livemode: bool, since: datetime
+    *, user: User, livemode: bool, since: datetime, until: datetime | None = None
 ) -> dict[tuple[date, str], float]:
-    """Minutes of audio per (UTC day, tier) for jobs created since `since`; failed jobs
-    are refunded, so they do not count."""
+    """Minutes of audio per (UTC day, tier) for jobs created since `since` (and before
+    `until`); failed jobs are refunded, so they do not count."""
     rows = (
-        Job.objects.filter(user=user, livemode=livemode, created__gte=since)
+        _created_between(user=user, livemode=livemode, since=since, until=until)
         .exclude(status=Job.Status.FAILED)
         .annotate(day=TruncDate("created"))
         .values("day", "tier")
         .annotate(seconds=Sum("duration"))
     )
     return {(row["day"], row["tier"]): (row["seconds"] or 0) / 60 for row in rows}
+
+
+def job_credits_by_day(
+    *, user: User, livemode: bool, since: datetime, until: datetime | None = None
+) -> dict[tuple[date, str], int]:
+    """Credits the ledger holds per (UTC day, tier) for the jobs created that day: cost +
+    adjustment − refund, whenever those entries were written. Test jobs are free: 0."""
+    charged = (
+        CreditEntry.objects.filter(user=user, job_id=OuterRef("pk"))
+        .values("job_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    rows = (
+        _created_between(user=user, livemode=livemode, since=since, until=until)
+        .annotate(day=TruncDate("created"), charged=Coalesce(Subquery(charged), 0))
+        .values("day", "tier")
+        .annotate(credits=Sum("charged"))
+    )
+    return {(row["day"], row["tier"]): -(row["credits"] or 0) for row in rows}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
@@ -126,6 +127,67 @@ class JobListQuerySerializer(serializers.Serializer):
                 {"ending_before": "Use starting_after or ending_before, not both."}
             )
         return attrs
+
+
+class BalanceSerializer(serializers.Serializer):
+    object = serializers.CharField(default="balance")
+    available = serializers.IntegerField(help_text="Credits available to live jobs.")
+    livemode = serializers.BooleanField()
+    prices = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Credits per started minute, by tier."
+    )
+    unit = serializers.CharField(default="credits per started minute of audio")
+
+
+# Unix seconds from 1970 to the end of year 9999, the range a database datetime holds.
+LAST_TIMESTAMP = 253402300799
+USAGE_MAX_DAYS = 366
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    start = serializers.IntegerField(
+        min_value=0,
+        max_value=LAST_TIMESTAMP,
+        required=False,
+        help_text="Unix seconds, inclusive. Default: 30 days before end.",
+    )
+    end = serializers.IntegerField(
+        min_value=0,
+        max_value=LAST_TIMESTAMP,
+        required=False,
+        help_text="Unix seconds, exclusive. Default: now (the next whole second).",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        # The next whole second: a job created a moment ago is inside the default window.
+        end = attrs.get("end", int(timezone.now().timestamp()) + 1)
+        start = attrs.get("start", max(0, end - 30 * 86400))
+        if end <= start:
+            raise serializers.ValidationError({"end": "end must be after start."})
+        if end - start > USAGE_MAX_DAYS * 86400:
+            raise serializers.ValidationError(
+                {"end": f"start and end may be at most {USAGE_MAX_DAYS} days apart."}
+            )
+        return {"start": start, "end": end}
+
+
+class UsageDaySerializer(serializers.Serializer):
+    date = serializers.DateField(help_text="The UTC day the jobs were created.")
+    tier = serializers.ChoiceField(choices=TIERS)
+    minutes = serializers.FloatField(help_text="Minutes of audio (failed jobs do not count).")
+    credits = serializers.IntegerField(
+        help_text="What the ledger charged for these jobs: cost + adjustment − refund. "
+        "Always 0 in test mode."
+    )
+
+
+@extend_schema_serializer(many=False)
+class UsageSerializer(serializers.Serializer):
+    object = serializers.CharField(default="usage")
+    livemode = serializers.BooleanField()
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    data = UsageDaySerializer(many=True)  # type: ignore[assignment]
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

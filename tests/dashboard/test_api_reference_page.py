@@ -43,3 +43,11 @@ def test_the_api_reference_lists_every_error_type_of_the_catalogue(client):
     page = html.unescape(client.get("/docs/").content.decode())
     for error in CATALOGUE:
         assert f"<td>{error.when}</td>" in page
+
+
+def test_the_api_reference_documents_balance_and_usage(client):
+    page = html.unescape(client.get("/docs/").content.decode())
+    assert "Retrieve the balance" in page and "List usage" in page
+    assert "<code>/v1/balance</code>" in page and "<code>/v1/usage</code>" in page
+    for name in ("start", "end", "available", "prices", "minutes", "credits"):
+        assert f"<code>{name}</code>" in page

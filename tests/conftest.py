@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 
+import dramatiq
 import numpy as np
 import pytest
 import soundfile as sf
@@ -97,3 +98,54 @@ def multipart_body(*parts: tuple[str, str | None, bytes]) -> bytes:
         )
         chunks.append(data + b"\r\n")
     return b"".join(chunks) + f"--{MULTIPART_BOUNDARY}--\r\n".encode()
+
+
+@pytest.fixture
+def worker(settings):
+    """An in-process Dramatiq worker on the StubBroker; yields the broker."""
+    settings.BTRO_JOB_MAX_ATTEMPTS = 2
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
+    worker.start()
+    yield broker
+    worker.stop()
+    broker.flush_all()
+
+
+def stored_job(user, *, tier, seconds, days_ago=0, status="succeeded", livemode=True):
+    """A finished job written straight to the database, for the usage figures."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import Job
+
+    return Job.objects.create(
+        id=f"job_{tier}_{seconds}_{days_ago}_{status}_{livemode}",
+        user=user,
+        livemode=livemode,
+        tier=tier,
+        status=status,
+        filename="t.wav",
+        duration=seconds,
+        created=timezone.now() - timedelta(days=days_ago),
+        download_token="t",
+    )
+
+
+@pytest.fixture
+def flaky_results_storage(monkeypatch):
+    """Local storage whose first save of a stem fails, as a storage blip would."""
+    from django.core.files.storage import FileSystemStorage
+
+    real_save, failures = FileSystemStorage.save, []
+
+    def flaky_save(self, name, content, **kwargs):
+        if name.startswith("results/") and not failures:
+            failures.append(name)
+            raise OSError("storage briefly unavailable")
+        return real_save(self, name, content, **kwargs)
+
+    monkeypatch.setattr(FileSystemStorage, "save", flaky_save)
+    return failures

@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dramatiq
 import pytest
 from django.core.signals import got_request_exception
 
@@ -150,20 +149,14 @@ def test_an_expected_api_error_does_not_reach_got_request_exception(api):
 
 
 @pytest.fixture
-def worker(settings):
+def chatty_worker(settings, worker):
     settings.BTRO_ENGINE = "tests.fake_engines:ChattyEngine"
-    broker = dramatiq.get_broker()
-    broker.flush_all()
-    worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
-    worker.start()
-    yield broker
-    worker.stop()
-    broker.flush_all()
+    return worker
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_jobs_worker_log_lines_carry_its_job_id_even_from_the_separation_child(
-    live_key, worker, logs_in
+    live_key, chatty_worker, logs_in
 ):
     output = logs_in("json")
     live_api = client_for(live_key)
@@ -171,7 +164,7 @@ def test_a_jobs_worker_log_lines_carry_its_job_id_even_from_the_separation_child
     for tier in ("pro", "studio"):  # the fake engine fails on studio with a bug of its own
         data = {"file": upload(data=wav_bytes(1.0)), "tier": tier}
         jobs[tier] = live_api.post("/v1/jobs", data, format="multipart").json()["id"]
-    worker.join("jobs", fail_fast=False, timeout=60_000)
+    chatty_worker.join("jobs", fail_fast=False, timeout=60_000)
     assert live_api.get(f"/v1/jobs/{jobs['pro']}").json()["status"] == "succeeded"
     records = [json.loads(line) for line in output.getvalue().splitlines()]
     for job_id in jobs.values():

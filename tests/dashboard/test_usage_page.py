@@ -1,26 +1,10 @@
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from accounts.services import credit_grant
 from jobs.models import Job
+from tests.conftest import stored_job
 
 pytestmark = pytest.mark.django_db
-
-
-def job(user, *, tier, seconds, days_ago=0, status=Job.Status.SUCCEEDED, livemode=True):
-    return Job.objects.create(
-        id=f"job_{tier}_{seconds}_{days_ago}_{status}",
-        user=user,
-        livemode=livemode,
-        tier=tier,
-        status=status,
-        filename="t.wav",
-        duration=seconds,
-        created=timezone.now() - timedelta(days=days_ago),
-        download_token="t",
-    )
 
 
 def test_usage_shows_the_balance_and_the_ledger(browser_client, user, settings):
@@ -32,12 +16,12 @@ def test_usage_shows_the_balance_and_the_ledger(browser_client, user, settings):
 
 
 def test_usage_charts_live_audio_minutes_per_day_by_tier(browser_client, user):
-    job(user, tier="pro", seconds=90)
-    job(user, tier="pro", seconds=30)
-    job(user, tier="basic", seconds=60, days_ago=3)
-    job(user, tier="studio", seconds=600, status=Job.Status.FAILED)  # refunded: not usage
-    job(user, tier="studio", seconds=600, days_ago=40)  # before the chart's window
-    job(user, tier="basic", seconds=600, livemode=False)
+    stored_job(user, tier="pro", seconds=90)
+    stored_job(user, tier="pro", seconds=30)
+    stored_job(user, tier="basic", seconds=60, days_ago=3)
+    stored_job(user, tier="studio", seconds=600, status=Job.Status.FAILED)  # refunded: not usage
+    stored_job(user, tier="studio", seconds=600, days_ago=40)  # before the chart's window
+    stored_job(user, tier="basic", seconds=600, livemode=False)
     chart = browser_client.get("/usage/").context["chart"]
     assert chart.total == "3"
     assert dict((tier, total) for tier, _, total in chart.legend) == {
@@ -52,19 +36,19 @@ def test_usage_charts_live_audio_minutes_per_day_by_tier(browser_client, user):
 
 
 def test_usage_in_test_mode_counts_only_test_jobs(browser_client, user):
-    job(user, tier="basic", seconds=600, livemode=False)
-    job(user, tier="pro", seconds=60)
+    stored_job(user, tier="basic", seconds=600, livemode=False)
+    stored_job(user, tier="pro", seconds=60)
     assert browser_client.get("/usage/?mode=test").context["chart"].total == "10"
 
 
 def test_the_usage_chart_labels_short_test_audio_in_fractions_of_a_minute(browser_client, user):
-    job(user, tier="pro", seconds=2, livemode=False)
+    stored_job(user, tier="pro", seconds=2, livemode=False)
     chart = browser_client.get("/usage/?mode=test").context["chart"]
     assert chart.total == "0.03"
     assert [tick.label for tick in chart.ticks] == ["0", "0.01", "0.02", "0.03", "0.04"]
 
 
 def test_the_usage_chart_is_an_inline_svg(browser_client, user):
-    job(user, tier="pro", seconds=120)
+    stored_job(user, tier="pro", seconds=120)
     page = browser_client.get("/usage/").content.decode()
     assert "<svg" in page and "<rect" in page and "pro: 2 min" in page

@@ -1,16 +1,15 @@
 """GET /v1/balance and GET /v1/usage: the ledger and the dashboard's Usage chart, over the API."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from django.utils import timezone
 
 from accounts.selectors import credit_balance
 from accounts.services import api_key_create
 from jobs.models import Job
 from jobs.services import job_claim, job_fail
-from tests.conftest import client_for, upload, wav_bytes
+from tests.conftest import client_for, stored_job, upload, wav_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -22,20 +21,6 @@ def create(client, tier="pro", seconds=90.0):
     response = client.post("/v1/jobs", data, format="multipart")
     assert response.status_code == 201, response.content
     return response.json()["id"]
-
-
-def stored_job(user, *, tier, seconds, days_ago=0, status=Job.Status.SUCCEEDED, livemode=True):
-    return Job.objects.create(
-        id=f"job_{tier}_{seconds}_{days_ago}_{status}_{livemode}",
-        user=user,
-        livemode=livemode,
-        tier=tier,
-        status=status,
-        filename="t.wav",
-        duration=seconds,
-        created=timezone.now() - timedelta(days=days_ago),
-        download_token="t",
-    )
 
 
 def test_the_balance_equals_the_ledger_after_a_live_job_and_after_its_refund(live_api, user):

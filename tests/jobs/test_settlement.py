@@ -105,18 +105,7 @@ def test_when_the_decoded_audio_costs_more_than_the_balance_the_job_fails_and_is
     assert min(running) >= 0
 
 
-def test_a_retried_job_is_settled_once(live_api, user, worker, tmp_path, settings, monkeypatch):
-    from django.core.files.storage import FileSystemStorage
-
-    real_save, failures = FileSystemStorage.save, []
-
-    def flaky_save(self, name, content, **kwargs):
-        if name.startswith("results/") and not failures:
-            failures.append(name)
-            raise OSError("storage briefly unavailable")
-        return real_save(self, name, content, **kwargs)
-
-    monkeypatch.setattr(FileSystemStorage, "save", flaky_save)
+def test_a_retried_job_is_settled_once(live_api, user, worker, tmp_path, flaky_results_storage):
     before = credit_balance(user=user)
     job_id = create(live_api, lying_mkv(tmp_path / "short.mkv", seconds=70, claims=1.0))
 
@@ -124,7 +113,7 @@ def test_a_retried_job_is_settled_once(live_api, user, worker, tmp_path, setting
     job_run(job_id=job_id)  # and a late duplicate delivery
 
     job = Job.objects.get(pk=job_id)
-    assert failures and job.status == "succeeded" and job.attempts == 2
+    assert flaky_results_storage and job.status == "succeeded" and job.attempts == 2
     assert credit_balance(user=user) == before - job_cost(tier="pro", duration=70)
     assert CreditEntry.objects.filter(job_id=job_id).count() == 2
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from .keys import key_digest, key_generate, key_mask
@@ -101,15 +101,31 @@ def credit_grant(*, user: User, amount: int, note: str = "") -> CreditEntry:
     return CreditEntry.objects.create(user=user, kind="grant", amount=amount, note=note)
 
 
-@transaction.atomic
-def credit_charge(*, user: User, amount: int, job_id: str) -> CreditEntry:
-    """Charge a job, or raise InsufficientCredits; concurrent charges are serialised per user."""
+def _lock(user: User) -> None:
+    """Serialise this user's debits until the transaction ends (a no-op lock on SQLite, whose
+    IMMEDIATE transactions serialise every write)."""
     User.objects.select_for_update().filter(pk=user.pk).first()
+
+
+def _require(user: User, amount: int) -> None:
     from .selectors import credit_balance
 
     balance = credit_balance(user=user)
     if amount > balance:
         raise InsufficientCredits(needed=amount, balance=balance)
+
+
+def _charged(job_id: str) -> tuple[QuerySet[CreditEntry], int]:
+    """A job's debits (its cost and any settlement) and what they add up to."""
+    entries = CreditEntry.objects.filter(job_id=job_id, kind__in=("cost", "adjustment"))
+    return entries, -(entries.aggregate(total=Sum("amount"))["total"] or 0)
+
+
+@transaction.atomic
+def credit_charge(*, user: User, amount: int, job_id: str) -> CreditEntry:
+    """Charge a job, or raise InsufficientCredits; concurrent charges are serialised per user."""
+    _lock(user)
+    _require(user, amount)
     return CreditEntry.objects.create(
         user=user, kind="cost", amount=-amount, job_id=job_id, note=f"Job {job_id}"
     )
@@ -122,11 +138,8 @@ def credit_settle(*, user: User, job_id: str, amount: int, note: str = "") -> Cr
 
     A job is settled once: a retry that finds the same amount does nothing.
     """
-    User.objects.select_for_update().filter(pk=user.pk).first()
-    from .selectors import credit_balance
-
-    entries = CreditEntry.objects.filter(job_id=job_id, kind__in=("cost", "adjustment"))
-    charged = -(entries.aggregate(total=Sum("amount"))["total"] or 0)
+    _lock(user)
+    entries, charged = _charged(job_id)
     extra = amount - charged
     if CreditEntry.objects.filter(job_id=job_id, kind="refund").exists():
         raise ValueError(f"Job {job_id} was refunded; it cannot be settled.")
@@ -135,9 +148,7 @@ def credit_settle(*, user: User, job_id: str, amount: int, note: str = "") -> Cr
     if entries.filter(kind="adjustment").exists():
         raise ValueError(f"Job {job_id} was already settled at {charged} credits, not {amount}.")
     if extra > 0:
-        balance = credit_balance(user=user)
-        if extra > balance:
-            raise InsufficientCredits(needed=extra, balance=balance)
+        _require(user, extra)
     return CreditEntry.objects.create(
         user=user, kind="adjustment", amount=-extra, job_id=job_id, note=note or f"Job {job_id}"
     )
@@ -145,9 +156,8 @@ def credit_settle(*, user: User, job_id: str, amount: int, note: str = "") -> Cr
 
 def credit_refund(*, job_id: str) -> CreditEntry | None:
     """Give back what a job cost, adjustment included; a second refund does nothing."""
-    entries = CreditEntry.objects.filter(job_id=job_id, kind__in=("cost", "adjustment"))
+    entries, charged = _charged(job_id)
     first = entries.first()
-    charged = -(entries.aggregate(total=Sum("amount"))["total"] or 0)
     if first is None or charged <= 0:
         return None
     try:

@@ -153,6 +153,8 @@ BTRO_JOB_TIME_LIMIT_SECONDS = env.int("BTRO_JOB_TIME_LIMIT_SECONDS", default=30 
 BTRO_JOB_MAX_ATTEMPTS = env.int("BTRO_JOB_MAX_ATTEMPTS", default=3)
 # A running job's worker reports every 5 s; silence past STALE means it died.
 BTRO_STALE_JOB_SECONDS = env.int("BTRO_STALE_JOB_SECONDS", default=30)
+# How often a running job's worker checks that the job was not canceled (a read, no write).
+BTRO_CANCEL_CHECK_SECONDS = env.float("BTRO_CANCEL_CHECK_SECONDS", default=1.0)
 # A queued job no worker has taken for this long may have lost its message: send another.
 # (45 s keeps recovery from a broker that lost its messages under a minute; a job waiting
 # longer in a long queue gets a duplicate message, which its claim makes harmless.)
@@ -186,6 +188,7 @@ BTRO_FREE_CREDITS = env.int("BTRO_FREE_CREDITS", default=100)
 BTRO_RATE_POLL = env("BTRO_RATE_POLL", default="4/6s")
 BTRO_RATE_READ = env("BTRO_RATE_READ", default="600/m")
 BTRO_RATE_CREATE = env("BTRO_RATE_CREATE", default="60/m")
+BTRO_RATE_WRITE = env("BTRO_RATE_WRITE", default="120/m")  # cancel, delete
 RATELIMIT_USE_CACHE = "default"
 
 # Broker: embedded (in-process worker) unless BROKER_URL names Redis or RabbitMQ.

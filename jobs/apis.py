@@ -19,6 +19,7 @@ from .idempotency import idempotent
 from .separation import TIERS
 from .serializers import (
     BalanceSerializer,
+    DeletedJobSerializer,
     JobCreateSerializer,
     JobListQuerySerializer,
     JobListSerializer,
@@ -26,7 +27,7 @@ from .serializers import (
     UsageQuerySerializer,
     UsageSerializer,
 )
-from .throttles import CreateThrottle, PollThrottle, ReadThrottle, ThrottledByAction
+from .throttles import CreateThrottle, PollThrottle, ReadThrottle, ThrottledByAction, WriteThrottle
 from .uploads import UploadParser, check_body_framing, limit_upload_size
 
 
@@ -41,6 +42,8 @@ class JobViewSet(ThrottledByAction, viewsets.ViewSet):
         "list": [ReadThrottle],
         "retrieve": [ReadThrottle, PollThrottle],
         "create": [CreateThrottle],
+        "cancel": [WriteThrottle],
+        "destroy": [WriteThrottle],
     }
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -92,6 +95,36 @@ class JobViewSet(ThrottledByAction, viewsets.ViewSet):
         key = api_key(request)
         job = selectors.job_get(user=key.user, livemode=key.livemode, job_id=pk)
         return Response(JobSerializer(job, context={"request": request}).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH)],
+        request=None,
+        responses=JobSerializer,
+        summary="Cancel a job",
+        description="A queued job never starts; a running job's separation is stopped within "
+        "seconds. The job ends `failed` with `error.type` `canceled`, and its credits are "
+        "refunded. Canceling a canceled job answers it again; any other ended job is a 400.",
+    )
+    @idempotent
+    def cancel(self, request: Request, pk: str) -> Response:
+        key = api_key(request)
+        job = selectors.job_get(user=key.user, livemode=key.livemode, job_id=pk)
+        job = services.job_cancel(job=job)
+        return Response(JobSerializer(job, context={"request": request}).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH)],
+        responses={200: DeletedJobSerializer},
+        summary="Delete a job",
+        description="Cancels the job if it is still queued or running, then deletes its upload "
+        "and stems from storage at once. From then on the job, its stem URLs and another "
+        "DELETE answer 410. Safe to retry as it is (no Idempotency-Key needed, as in Stripe).",
+    )
+    def destroy(self, request: Request, pk: str) -> Response:
+        key = api_key(request)
+        job = selectors.job_get(user=key.user, livemode=key.livemode, job_id=pk)
+        services.job_delete(job=job)
+        return Response({"id": job.id, "object": "job", "deleted": True})
 
 
 class AccountViewSet(ThrottledByAction, viewsets.ViewSet):

@@ -47,6 +47,7 @@ class Job(models.Model):
     claim = models.CharField(max_length=32, blank=True)  # the worker run that owns the job
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)  # DELETE /v1/jobs/:id: then 410
 
     class Meta:
         ordering = ["-created", "-id"]

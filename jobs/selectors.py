@@ -52,6 +52,8 @@ def job_get(*, user: User, livemode: bool, job_id: str) -> Job:
     job = _owned(user=user, livemode=livemode).filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"No such job: '{job_id}'", param="id")
+    if job.deleted_at is not None:
+        raise Gone(f"Job '{job_id}' was deleted at your request, with its files.", param="id")
     if job_is_expired(job=job):
         raise Gone(
             f"Job '{job_id}' has expired: results are kept for 1 hour after completion.",
@@ -68,10 +70,10 @@ def job_list(
     starting_after: str | None = None,
     ending_before: str | None = None,
 ) -> tuple[list[Job], bool]:
-    """Newest first, Stripe-style cursors; expired jobs are gone from the list too."""
+    """Newest first, Stripe-style cursors; expired and deleted jobs are gone from the list."""
     now = timezone.now()
     jobs = _owned(user=user, livemode=livemode).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now), deleted_at__isnull=True
     )
     cursor_id = starting_after or ending_before
     if cursor_id:
@@ -117,7 +119,7 @@ def job_search(
     filter looks at `completed_at` as job_view does.
     """
     now = now or timezone.now()
-    jobs = Job.objects.filter(user=user)
+    jobs = Job.objects.filter(user=user, deleted_at__isnull=True)
     if livemode is not None:
         jobs = jobs.filter(livemode=livemode)
     if tier:

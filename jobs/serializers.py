@@ -100,6 +100,12 @@ class JobListSerializer(serializers.Serializer):
     url = serializers.CharField()
 
 
+class DeletedJobSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="job")
+    deleted = serializers.BooleanField(default=True)
+
+
 @extend_schema_field(OpenApiTypes.BINARY)  # a plain FileField is documented as a URI string
 class UploadField(serializers.FileField):
     pass

@@ -50,6 +50,13 @@ class CreateThrottle(KeyThrottle):
     message = "Too many jobs created with this API key. Create the next in {wait} s."
 
 
+class WriteThrottle(KeyThrottle):
+    """Changes to an existing job: cancel, delete."""
+
+    group = "write"
+    rate_setting = "BTRO_RATE_WRITE"
+
+
 class ReadThrottle(KeyThrottle):
     group = "read"
     rate_setting = "BTRO_RATE_READ"

@@ -8,7 +8,8 @@ from .apis import AccountViewSet, JobViewSet
 
 app_name = "jobs"
 job_list = JobViewSet.as_view({"get": "list", "post": "create"})
-job_detail = JobViewSet.as_view({"get": "retrieve"})
+job_detail = JobViewSet.as_view({"get": "retrieve", "delete": "destroy"})
+job_cancel = JobViewSet.as_view({"post": "cancel"})
 balance = AccountViewSet.as_view({"get": "balance"})
 usage = AccountViewSet.as_view({"get": "usage"})
 
@@ -17,11 +18,13 @@ urlpatterns = [
     path("files/<id:job_id>/<id:token>/<id:filename>", views.download, name="download"),
     path("jobs", job_list, name="job-list"),
     path("jobs/<id:pk>", job_detail, name="job-detail"),
+    path("jobs/<id:pk>/cancel", job_cancel, name="job-cancel"),
     path("balance", balance, name="balance"),
     path("usage", usage, name="usage"),
     # A trailing slash works too, but the documented paths have none.
     path("jobs/", job_list),
     path("jobs/<id:pk>/", job_detail),
+    path("jobs/<id:pk>/cancel/", job_cancel),
 ]
 
 

@@ -66,6 +66,8 @@ def _download(request: HttpRequest, job_id: str, token: str, filename: str) -> H
     job = Job.objects.filter(pk=job_id).first()
     if job is None or not hmac.compare_digest(job.download_token.encode(), token.encode()):
         return _not_found(request)
+    if job.deleted_at is not None:
+        return error_response(request, Gone("This result was deleted with its job."))
     if job_is_expired(job=job):
         return error_response(request, Gone("This result has expired and was deleted."))
     result = job_view(job=job).result

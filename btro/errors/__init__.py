@@ -36,6 +36,10 @@ class BadRequest(ApiError):
     when = "The request itself is unreadable (e.g. a header holding a NUL byte)."
 
 
+class JobEnded(ApiError):
+    when = "The job has already ended (succeeded, or failed other than canceled): no cancel."
+
+
 class IdempotencyMismatch(ApiError):
     type = "idempotency_error"
     when = "This Idempotency-Key was used with other parameters, another file or another path."
@@ -81,7 +85,7 @@ class IdempotencyInProgress(ApiError):
 
 class Gone(ApiError):
     status = 410
-    when = "The job's results have expired."
+    when = "The job's results have expired, or the job was deleted."
 
 
 class LengthRequired(ApiError):
@@ -140,6 +144,7 @@ class ServerError(ApiError):
 CATALOGUE: tuple[type[ApiError], ...] = (
     InvalidParameter,
     BadRequest,
+    JobEnded,
     IdempotencyMismatch,
     AuthenticationError,
     PaymentRequired,

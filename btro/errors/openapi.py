@@ -11,6 +11,8 @@ STATUSES = {
     "list": (400, 401, 406, 429),
     "retrieve": (401, 404, 406, 410, 429),
     "post": (400, 401, 402, 406, 409, 411, 413, 415, 429),
+    "action": (400, 401, 404, 406, 409, 410, 411, 413, 415, 429),  # a POST on one job
+    "delete": (401, 404, 406, 410, 429),
 }
 ERROR_SCHEMA = {
     "type": "object",
@@ -45,9 +47,12 @@ def openapi_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, 
     ref = {"$ref": "#/components/schemas/ErrorResponse"}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
-            if method not in ("get", "post") or not path.startswith("/v1/"):
+            if method not in ("get", "post", "delete") or not path.startswith("/v1/"):
                 continue
-            kind = "post" if method == "post" else "retrieve" if "{" in path else "list"
+            if method == "post":
+                kind = "action" if "{" in path else "post"
+            else:
+                kind = "delete" if method == "delete" else "retrieve" if "{" in path else "list"
             responses = operation.setdefault("responses", {})
             for status in STATUSES[kind]:
                 headers = {"Request-Id": REQUEST_ID}

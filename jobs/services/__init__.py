@@ -2,20 +2,24 @@
 
 - `create`: check an upload, price it, store it and queue it (a test key's job: `jobs.testmode`).
 - `run`: the worker's side: claim, separate in the child process, settle the cost, store stems.
+- `cancel`: the owner ends a job: cancel (failed, `canceled`, refunded) and delete (files gone).
 - `sweep`: recovery (requeue jobs whose worker died or whose message was lost) and expiry.
 - `state`: the transitions the stages share (claim, heartbeat, finish, fail) and the one seam
   where services reach the actors.
 """
 
+from .cancel import job_cancel, job_delete
 from .create import job_cost, job_create
 from .run import job_run, job_settle
 from .state import job_claim, job_fail, job_heartbeat, job_release, result_name
 from .sweep import job_purge, job_sweep
 
 __all__ = [
+    "job_cancel",
     "job_claim",
     "job_cost",
     "job_create",
+    "job_delete",
     "job_fail",
     "job_heartbeat",
     "job_purge",

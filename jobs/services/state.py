@@ -49,19 +49,27 @@ def owned(job: Job) -> QuerySet[Job]:
     return Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, claim=job.claim)
 
 
-def job_heartbeat(*, job: Job, progress: float | None) -> None:
+def job_heartbeat(*, job: Job, progress: float | None) -> bool:
+    """Say this run is alive; False if it no longer owns the job (canceled, or taken over)."""
     fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
     if progress is not None:
         # A rerun after a crash starts from zero: the API never shows progress stepping back.
         fields["progress"] = Greatest(F("progress"), max(0, min(99, int(progress))))
-    owned(job).update(**fields)
+    return bool(owned(job).update(**fields))
 
 
-def finish(job: Job, **fields: Any) -> bool:
-    """End the job with `fields`; False if this run no longer owns it."""
+def job_owned(*, job: Job) -> bool:
+    """Whether this run still owns the job: a read, for checks more frequent than heartbeats."""
+    return owned(job).exists()
+
+
+def finish(job: Job, *, guard: QuerySet[Job] | None = None, **fields: Any) -> bool:
+    """End the job with `fields`, every ending goes through here; False if `guard` (by default:
+    the job as long as this run owns it) no longer matches it, so of two endings racing,
+    exactly one wins."""
     now = timezone.now()
     return bool(
-        owned(job).update(
+        (owned(job) if guard is None else guard).update(
             completed_at=now,
             expires_at=now + timedelta(seconds=settings.BTRO_RESULT_TTL_SECONDS),
             claim="",
@@ -70,10 +78,20 @@ def finish(job: Job, **fields: Any) -> bool:
     )
 
 
-def job_fail(*, job: Job, error_type: str, message: str) -> bool:
-    """End the job failed and refund it; False if this run no longer owns it."""
+def job_fail(
+    *, job: Job, error_type: str, message: str, guard: QuerySet[Job] | None = None
+) -> bool:
+    """End the job failed and refund it; False if this run no longer owns it (or `guard`, as
+    for finish, no longer matches it)."""
     with transaction.atomic():
-        done = finish(job, status=Job.Status.FAILED, error_type=error_type, error_message=message)
+        done = finish(
+            job,
+            guard=guard,
+            status=Job.Status.FAILED,
+            error_type=error_type,
+            error_message=message,
+            result=None,
+        )
         if done:
             credit_refund(job_id=job.id)
     return done

@@ -82,3 +82,26 @@ def test_a_real_job_conforms_when_created_queued_listed_and_finished(secret):
         for _ in range(5):  # the poll limit: a 429 with Retry-After, as documented
             last = retrieve.call_and_validate(headers=auth, checks=CHECKS)
         assert last.status_code == 429
+
+
+def test_a_real_job_conforms_when_canceled_canceled_again_ended_and_deleted(secret):
+    auth = {"Authorization": f"Bearer {secret}"}
+    create = schema["/v1/jobs"]["POST"].Case(
+        body={"file": wav_bytes(0.5), "tier": "basic"}, media_type="multipart/form-data"
+    )
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        canceled, ended = (create.call(headers=auth).json()["id"] for _ in range(2))
+        cancel = schema["/v1/jobs/{id}/cancel"]["POST"]
+        for _ in range(2):  # a canceled job answers itself again
+            response = cancel.Case(path_parameters={"id": canceled}).call_and_validate(
+                headers=auth, checks=CHECKS
+            )
+            assert response.json()["error"]["type"] == "canceled"
+        clock.shift(timedelta(seconds=3))
+        refused = cancel.Case(path_parameters={"id": ended}).call_and_validate(
+            headers=auth, checks=CHECKS
+        )
+        assert refused.status_code == 400
+        delete = schema["/v1/jobs/{id}"]["DELETE"].Case(path_parameters={"id": ended})
+        assert delete.call_and_validate(headers=auth, checks=CHECKS).json()["deleted"] is True
+        assert delete.call_and_validate(headers=auth, checks=CHECKS).status_code == 410

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -18,7 +19,7 @@ from btro.errors import ApiError, NotFound, PayloadTooLarge
 from jobs.models import Job
 from jobs.selectors import job_get_for_owner, job_is_expired, job_search, job_view
 from jobs.serializers import JobSerializer
-from jobs.services import job_create
+from jobs.services import job_cancel, job_create, job_delete
 from jobs.uploads import limit_upload_size
 
 from ..forms import JobFilterForm, TryItForm
@@ -76,7 +77,7 @@ def job_detail(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
     body = JobSerializer(view, context={"request": request}).data
     expired = job_is_expired(job=job, now=now)
     stems = []
-    if body["result"] and not expired:
+    if body["result"] and not expired and not job.deleted_at:
         stems = [
             {
                 "name": name,
@@ -97,6 +98,32 @@ def job_detail(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
         "finished": view.status != Job.Status.QUEUED,
     }
     return render(request, "dashboard/job.html", context)
+
+
+@login_required
+def job_cancel_confirm(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
+    """GET asks for confirmation; POST cancels, as POST /v1/jobs/:id/cancel does."""
+    job = _job_or_404(request, job_id)
+    if request.method == "POST":
+        try:
+            job_cancel(job=job)
+            messages.success(request, "Canceled. Its credits were refunded.")
+        except ApiError as err:
+            messages.error(request, err.message)
+        return redirect("dashboard:job", job_id=job.id)
+    return render(request, "dashboard/job_confirm.html", {"job": job, "action": "cancel"})
+
+
+@login_required
+def job_delete_confirm(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
+    """GET asks for confirmation; POST deletes, as DELETE /v1/jobs/:id does."""
+    job = _job_or_404(request, job_id)
+    if request.method == "POST":
+        if job.deleted_at is None:
+            job_delete(job=job)
+        messages.success(request, f"Deleted {job.filename} ({job.id}) and its files.")
+        return redirect("dashboard:jobs")
+    return render(request, "dashboard/job_confirm.html", {"job": job, "action": "delete"})
 
 
 @login_required

@@ -56,7 +56,11 @@ def separation_children(server_pid: int) -> set[int]:
     """The server's multiprocessing children but its resource tracker."""
     found = set()
     for task in Path(f"/proc/{server_pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
+        try:
+            pids = (task / "children").read_text().split()
+        except OSError:  # a request thread that just ended
+            continue
+        for pid in pids:
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except FileNotFoundError:

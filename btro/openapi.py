@@ -15,7 +15,8 @@ from .errors import described
 from .errors.openapi import ERROR_REF, REQUEST_ID
 
 AUDIO = {"schema": {"type": "string", "format": "binary"}}
-AUDIO_TYPES = ("audio/wav", "audio/flac", "audio/mpeg")
+# The formats of jobs/separation/audio.py::CONTENT_TYPES, and the fallback for any other.
+AUDIO_TYPES = ("audio/wav", "audio/flac", "audio/mpeg", "application/octet-stream")
 PATH_PART = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^/]+$"}
 
 

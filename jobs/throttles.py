@@ -50,6 +50,14 @@ class CreateThrottle(KeyThrottle):
     message = "Too many jobs created with this API key. Create the next in {wait} s."
 
 
+class ChangeThrottle(KeyThrottle):
+    """Changes to an existing job, counted apart from creations at the same rate."""
+
+    group = "change"
+    rate_setting = "BTRO_RATE_CREATE"
+    message = "Too many changes to jobs with this API key. Try again in {wait} s."
+
+
 class ReadThrottle(KeyThrottle):
     group = "read"
     rate_setting = "BTRO_RATE_READ"

@@ -58,6 +58,7 @@ def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         livemode=form.livemode() if filters else None,
         status=filters.get("status") or None,
         tier=filters.get("tier") or None,
+        **(form.metadata() if filters else {}),
         now=now,
     )
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
@@ -92,6 +93,7 @@ def job_detail(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
         "view": view,
         "expired": expired,
         "stems": stems,
+        "metadata": sorted((job.metadata or {}).items()),
         "job_json": json.dumps(body, indent=2),
         "curl": curl_retrieve(request, job_id=job.id),
         "finished": view.status != Job.Status.QUEUED,

@@ -79,10 +79,10 @@ class JobFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "Value", "aria-label": "Metadata value"}),
     )
 
-    def metadata(self) -> dict[str, str | None]:
-        """job_search's metadata arguments: a key alone matches any value."""
+    def metadata(self) -> tuple[str | None, str | None]:
+        """job_search's metadata key and value: a key alone matches any value."""
         key, value = self.cleaned_data.get("key"), self.cleaned_data.get("value")
-        return {"metadata_key": key or None, "metadata_value": (value or None) if key else None}
+        return key or None, (value or None) if key else None
 
     def livemode(self) -> bool | None:
         mode = self.cleaned_data.get("mode")

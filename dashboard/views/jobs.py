@@ -53,12 +53,14 @@ def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = JobFilterForm(request.GET)
     filters = form.cleaned_data if form.is_valid() else {}
     now = timezone.now()
+    key, value = form.metadata() if filters else (None, None)
     jobs = job_search(
         user=request.user,
         livemode=form.livemode() if filters else None,
         status=filters.get("status") or None,
         tier=filters.get("tier") or None,
-        **(form.metadata() if filters else {}),
+        metadata_key=key,
+        metadata_value=value,
         now=now,
     )
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))

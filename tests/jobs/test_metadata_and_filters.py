@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
 import time_machine
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
 from accounts.services import api_key_create
+from jobs import services
 from jobs.models import Job
 from tests.conftest import client_for, upload
+from tests.services import require_postgres
 
 pytestmark = pytest.mark.django_db
 FORM = "application/x-www-form-urlencoded"
@@ -316,3 +320,27 @@ def test_a_metadata_key_holding_double_underscores_is_a_key_not_a_path(client, u
     job = created(client_for(test_key), **{"metadata[a__b]": "1"})["id"]
     assert job in client.get("/jobs/", {"key": "a__b", "value": "1"}).content.decode()
     assert job not in client.get("/jobs/", {"key": "a", "value": "1"}).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_update_waits_for_another_on_the_same_job_and_keeps_its_keys(api):
+    require_postgres()  # SQLite locks the whole database, not the row
+    job = created(api)
+    done = threading.Event()
+
+    def second_update() -> None:
+        try:
+            services.job_metadata_update(job=Job.objects.get(pk=job["id"]), changes={"b": "2"})
+        finally:
+            connection.close()
+            done.set()
+
+    with transaction.atomic():  # a first update, holding the row
+        Job.objects.select_for_update().get(pk=job["id"])
+        thread = threading.Thread(target=second_update)
+        thread.start()
+        assert not done.wait(0.5)  # the second waits for the row …
+        Job.objects.filter(pk=job["id"]).update(metadata={"a": "1"})
+    thread.join(10)
+    assert done.is_set()
+    assert Job.objects.get(pk=job["id"]).metadata == {"a": "1", "b": "2"}  # … then merges

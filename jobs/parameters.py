@@ -155,9 +155,8 @@ class StrictParameters(APIView):
         """The handler's declaration; None when the method has no handler (a 405 follows)."""
         request = getattr(self, "request", None)  # None while drf-spectacular inspects
         method = (getattr(request, "method", None) or "").lower()
-        handler = (
-            getattr(self, method, None) if method else None
-        )  # a viewset maps each method to its action
+        # A viewset maps each of its methods to its action's handler (ViewSetMixin.as_view).
+        handler = getattr(self, method, None) if method else None
         return None if handler is None else getattr(handler, "accepts", NOTHING)
 
     def get_parsers(self) -> list[parsers.BaseParser]:

@@ -36,6 +36,7 @@ class Job(models.Model):
     error_type = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
     result = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)  # the caller's own key/value pairs
 
     input_name = models.CharField(max_length=255, blank=True)  # the upload, in storage
     input_bytes = models.BigIntegerField(default=0)

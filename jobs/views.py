@@ -11,11 +11,12 @@ from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 
-from btro.errors import Gone, MethodNotAllowed, NotFound, RangeNotSatisfiable
+from btro.errors import ApiError, Gone, MethodNotAllowed, NotFound, RangeNotSatisfiable
 from btro.errors.handlers import error_response
 
 from . import testmode
 from .models import Job
+from .parameters import refuse_unknown
 from .selectors import job_is_expired, job_view
 from .separation.audio import CONTENT_TYPES
 
@@ -62,6 +63,10 @@ def download(request: HttpRequest, job_id: str, token: str, filename: str) -> Ht
 
 
 def _download(request: HttpRequest, job_id: str, token: str, filename: str) -> HttpResponseBase:
+    try:
+        refuse_unknown(request.GET, None)  # a stem URL takes no query parameter, as all of /v1
+    except ApiError as err:
+        return error_response(request, err)
     stem, _, ext = filename.rpartition(".")
     job = Job.objects.filter(pk=job_id).first()
     if job is None or not hmac.compare_digest(job.download_token.encode(), token.encode()):

@@ -29,7 +29,10 @@ class ApiError(Exception):
 
 class InvalidParameter(ApiError):
     type = "invalid_parameter"
-    when = "A parameter is missing (e.g. file) or invalid (e.g. tier), or the body is malformed."
+    when = (
+        "A parameter is missing (e.g. file), unknown (e.g. tierr) or invalid (e.g. tier), "
+        "or the body is malformed."
+    )
 
 
 class BadRequest(ApiError):
@@ -108,7 +111,7 @@ class UploadTooLarge(PayloadTooLarge):
 
 class UnsupportedMediaType(ApiError):
     status = 415
-    when = "The body is not multipart/form-data."
+    when = "The body is not multipart/form-data (or a URL-encoded form, where the route takes one)."
 
     def __init__(self, content_type: str, accepted: str = "multipart/form-data") -> None:
         got = f"Content-Type '{content_type}'" if content_type else "no Content-Type"

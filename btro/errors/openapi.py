@@ -9,7 +9,7 @@ from . import CATALOGUE, described
 # The error statuses each kind of operation can answer; their meaning is the catalogue's.
 STATUSES = {
     "list": (400, 401, 406, 429),
-    "retrieve": (401, 404, 406, 410, 429),
+    "retrieve": (400, 401, 404, 406, 410, 429),  # 400: an unknown query parameter
     "post": (400, 401, 402, 406, 409, 411, 413, 415, 429),
     "action": (400, 401, 404, 406, 409, 410, 411, 413, 415, 429),  # a POST on one job
     "delete": (401, 404, 406, 410, 429),
@@ -54,7 +54,10 @@ def openapi_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, 
             else:
                 kind = "delete" if method == "delete" else "retrieve" if "{" in path else "list"
             responses = operation.setdefault("responses", {})
-            for status in STATUSES[kind]:
+            statuses = STATUSES[kind]
+            if kind == "post" and "{" in path:  # a POST on one job: it may be gone too
+                statuses = tuple(sorted({*statuses, 404, 410}))
+            for status in statuses:
                 headers = {"Request-Id": REQUEST_ID}
                 if status == 429:
                     headers["Retry-After"] = RETRY_AFTER

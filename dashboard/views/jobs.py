@@ -54,11 +54,14 @@ def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = JobFilterForm(request.GET)
     filters = form.cleaned_data if form.is_valid() else {}
     now = timezone.now()
+    key, value = form.metadata() if filters else (None, None)
     jobs = job_search(
         user=request.user,
         livemode=form.livemode() if filters else None,
         status=filters.get("status") or None,
         tier=filters.get("tier") or None,
+        metadata_key=key,
+        metadata_value=value,
         now=now,
     )
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
@@ -93,6 +96,7 @@ def job_detail(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
         "view": view,
         "expired": expired,
         "stems": stems,
+        "metadata": sorted((job.metadata or {}).items()),
         "job_json": json.dumps(body, indent=2),
         "curl": curl_retrieve(request, job_id=job.id),
         "finished": view.status != Job.Status.QUEUED,

@@ -25,6 +25,7 @@ from ..ids import job_id_new, random_token
 from ..models import Job
 from ..separation import TIER_STEMS, TIERS, AudioError
 from ..separation.audio import FORMATS, AudioInfo, probe
+from .metadata import metadata_checked
 from .state import enqueue_on_commit
 
 
@@ -116,11 +117,13 @@ def job_create(
     tier: str | None,
     type: str | None = None,
     format: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Job:
     """Validate, then create a job: finished-in-2-s in test mode, queued work in live mode."""
     type = type or Job.Type.SPLITTER
     format = format or "wav"
     upload, tier = _validate(upload=upload, tier=tier, type=type, format=format)
+    metadata = metadata_checked(metadata or {})
     info = _probe_upload(upload)
     now = timezone.now()
     job = Job(
@@ -135,6 +138,7 @@ def job_create(
         input_bytes=upload.size or 0,
         duration=info.duration,
         download_token=random_token(32),
+        metadata=metadata,
     )
     if not livemode:
         testmode.finish_at_creation(job, now=now)

@@ -128,3 +128,25 @@ def test_the_idempotency_key_header_has_the_limits_the_server_enforces(client):
         "maxLength": 255,
         "pattern": "^[ -~]+$",
     }
+
+
+def test_metadata_set_on_create_and_changed_by_update_conforms(secret):
+    auth = {"Authorization": f"Bearer {secret}"}
+    create = schema["/v1/jobs"]["POST"].Case(
+        body={"file": wav_bytes(0.5), "tier": "basic", "metadata[order]": "6735"},
+        media_type="multipart/form-data",
+    )
+    response = create.call_and_validate(headers=auth, checks=CHECKS)
+    assert response.status_code == 201, response.text
+    assert response.json()["metadata"] == {"order": "6735"}
+    update = schema["/v1/jobs/{id}"]["POST"].Case(
+        path_parameters={"id": response.json()["id"]},
+        body={"metadata[order]": "", "metadata[batch]": "b7"},
+        media_type="application/x-www-form-urlencoded",
+    )
+    changed = update.call_and_validate(headers=auth, checks=CHECKS)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["metadata"] == {"batch": "b7"}
+    listing = schema["/v1/jobs"]["GET"].Case(query={"status": "queued", "created[gte]": 0})
+    page = listing.call_and_validate(headers=auth, checks=CHECKS).json()
+    assert [job["metadata"] for job in page["data"]] == [{"batch": "b7"}]

@@ -52,9 +52,7 @@ class Request:
 def resolve_settings(api_key: str | None, base_url: str | None) -> tuple[str, str]:
     key = api_key or os.environ.get("BTRO_API_KEY")
     if not key:
-        raise errors.AuthenticationError(
-            "No API key: pass api_key=… or set BTRO_API_KEY.", status=0
-        )
+        raise errors.AuthenticationError("No API key: pass api_key=… or set BTRO_API_KEY.")
     url = base_url or os.environ.get("BTRO_BASE_URL") or DEFAULT_BASE_URL
     return key, url.rstrip("/")
 

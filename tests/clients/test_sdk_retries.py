@@ -3,12 +3,13 @@ a download resumed with Range after the connection drops. Real loopback servers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
 
 import pytest
-from btro_sdk import APIConnectionError, Client, errors
+from btro_sdk import APIConnectionError, AsyncClient, Client, errors
 
 from tests.clients.conftest import answer
 
@@ -33,6 +34,25 @@ def test_a_429_is_retried_after_its_retry_after_and_then_succeeds(loopback):
     job = client_for(server.url).jobs.retrieve("job_test_x")
     assert job.id == "job_test_x" and len(server.seen) == 2
     assert 1.0 <= time.monotonic() - started < 3.0
+
+
+def test_the_async_client_retries_a_429_too(loopback):
+    def respond(handler, index):
+        if index == 0:
+            return answer(
+                handler, 429, b'{"error": {"type": "rate_limit_exceeded"}}', Retry_After="1"
+            )
+        answer(handler, 200, json.dumps(JOB).encode())
+
+    server = loopback(respond)
+
+    async def retrieve() -> str:
+        async with AsyncClient(api_key="sk_test_x", base_url=server.url) as client:
+            return (await client.jobs.retrieve("job_test_x")).id
+
+    started = time.monotonic()
+    assert asyncio.run(retrieve()) == "job_test_x" and len(server.seen) == 2
+    assert time.monotonic() - started >= 1.0
 
 
 def test_a_create_is_retried_after_a_5xx_with_the_same_idempotency_key_and_the_whole_file(
@@ -93,7 +113,8 @@ def test_a_refused_connection_is_retried_then_raised():
     assert time.monotonic() - started < 5
 
 
-def test_a_dropped_download_resumes_with_range_where_it_stopped(loopback, tmp_path):
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_dropped_download_resumes_with_range_where_it_stopped(loopback, tmp_path, flavour):
     stem = bytes(range(256)) * 400  # 102,400 bytes
     cut = 30_000
 
@@ -125,8 +146,21 @@ def test_a_dropped_download_resumes_with_range_where_it_stopped(loopback, tmp_pa
 
     server = loopback(respond)
     progress: list[int] = []
-    job = client_for(server.url).jobs.retrieve("job_test_x")
-    files = job.download(tmp_path, on_progress=lambda s, done, total: progress.append(done))
+
+    def on_progress(stem: str, done: int, total: int | None) -> None:
+        progress.append(done)
+
+    if flavour == "sync":
+        job = client_for(server.url).jobs.retrieve("job_test_x")
+        files = job.download(tmp_path, on_progress=on_progress)
+    else:
+
+        async def download() -> dict:
+            async with AsyncClient(api_key="sk_test_x", base_url=server.url) as client:
+                job = await client.jobs.retrieve("job_test_x")
+                return await job.download(tmp_path, on_progress=on_progress)
+
+        files = asyncio.run(download())
     assert files["vocals"].read_bytes() == stem
     downloads = [seen for seen in server.seen if seen.path.startswith("/files/")]
     assert [seen.headers.get("Range") for seen in downloads] == [None, f"bytes={cut}-"]

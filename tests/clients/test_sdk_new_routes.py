@@ -119,3 +119,7 @@ def test_listen_forwards_new_events_signed_with_the_secret_it_prints(
     [delivery] = hook.seen
     event = webhooks.construct_event(delivery.body, delivery.headers["BTRO-Signature"], secret)
     assert event.type == "job.succeeded" and event.data.object.id == job.id
+
+
+def test_the_job_webhook_secret_is_read(sdk):
+    assert sdk.webhook_secret().startswith("whsec_")

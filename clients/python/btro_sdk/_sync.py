@@ -101,6 +101,10 @@ class Client:
     def balance(self) -> BtroObject:
         return self.object(Request("GET", "/v1/balance"))
 
+    def webhook_secret(self) -> str:
+        """The secret that signs deliveries to a job's own `webhook` URL, for this key's mode."""
+        return str(self.object(Request("GET", "/v1/webhook_secret"))["secret"])
+
     def usage(self, start: int | None = None, end: int | None = None) -> BtroObject:
         params = _core.list_params(start=start, end=end)
         return self.object(Request("GET", "/v1/usage", params=params))

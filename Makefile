@@ -48,6 +48,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	cd clients/python && ../../$(VENV)/bin/mypy  # the SDK, strict (its pyproject.toml)
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -54,6 +54,11 @@ class BadRequest(APIError):
     pass
 
 
+class JobEnded(BadRequest):
+    """Cancel of a job that has already ended. The server answers it as a BadRequest (400
+    invalid_request_error), so it arrives as BadRequest; catch that."""
+
+
 class IdempotencyMismatch(APIError):
     type = "idempotency_error"
 
@@ -123,6 +128,7 @@ class ServerError(APIError):
 CATALOGUE: tuple[type[APIError], ...] = (
     InvalidParameter,
     BadRequest,
+    JobEnded,
     IdempotencyMismatch,
     AuthenticationError,
     PaymentRequired,

@@ -8,6 +8,7 @@ from typing import Any, cast
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
+from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,6 +20,7 @@ from .idempotency import idempotent
 from .separation import TIERS
 from .serializers import (
     BalanceSerializer,
+    JobCreateFromUrlSerializer,
     JobCreateSerializer,
     JobListQuerySerializer,
     JobListSerializer,
@@ -36,7 +38,7 @@ def api_key(request: Request) -> ApiKey:
 
 
 class JobViewSet(ThrottledByAction, viewsets.ViewSet):
-    parser_classes = [UploadParser]
+    parser_classes = [UploadParser, FormParser]  # a form without a file: file_url
     throttles_by_action = {
         "list": [ReadThrottle],
         "retrieve": [ReadThrottle, PollThrottle],
@@ -65,7 +67,10 @@ class JobViewSet(ThrottledByAction, viewsets.ViewSet):
         return Response({"object": "list", "data": data, "has_more": has_more, "url": "/v1/jobs"})
 
     @extend_schema(
-        request={"multipart/form-data": JobCreateSerializer},
+        request={
+            "multipart/form-data": JobCreateSerializer,
+            "application/x-www-form-urlencoded": JobCreateFromUrlSerializer,
+        },
         responses={201: JobSerializer},
         summary="Create a job",
     )
@@ -79,6 +84,7 @@ class JobViewSet(ThrottledByAction, viewsets.ViewSet):
             tier=request.data.get("tier"),
             type=request.data.get("type"),
             format=request.data.get("format"),
+            file_url=request.data.get("file_url"),
         )
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)

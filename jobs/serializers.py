@@ -105,15 +105,29 @@ class UploadField(serializers.FileField):
     pass
 
 
-class JobCreateSerializer(serializers.Serializer):
-    """Documents the multipart form; validation happens in services.job_create."""
+class JobCreateFromUrlSerializer(serializers.Serializer):
+    """Documents the form without a file; validation happens in services.job_create."""
 
-    file = UploadField(help_text="The audio file: WAV, FLAC, MP3, OGG or M4A.")
+    file_url = serializers.URLField(
+        required=False,
+        max_length=2048,
+        help_text="Instead of file: an http(s) URL of the audio, which the worker downloads "
+        "(redirects followed up to 3; the upload size limit applies). A download that fails "
+        "ends the job failed with error.type fetch_error.",
+    )
     tier = serializers.ChoiceField(choices=TIERS)
     type = serializers.ChoiceField(
         choices=Job.Type.values, required=False, default=Job.Type.SPLITTER
     )
     format = serializers.ChoiceField(choices=FORMATS, required=False, default="wav")
+
+
+class JobCreateSerializer(JobCreateFromUrlSerializer):
+    """Documents the multipart form: exactly one of file and file_url."""
+
+    file = UploadField(
+        required=False, help_text="The audio file: WAV, FLAC, MP3, OGG or M4A. Or file_url."
+    )
 
 
 class JobListQuerySerializer(serializers.Serializer):

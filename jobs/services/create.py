@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import credit_balance
 from accounts.services import InsufficientCredits, credit_charge
+from btro import outbound
 from btro.errors import InvalidParameter, PaymentRequired, UploadTooLarge
 
 from .. import testmode
@@ -55,34 +56,15 @@ def _validate(*, tier: str | None, type: str, format: str) -> str:
     return tier
 
 
-MAX_URL_LENGTH = 2048
-
-
 def check_file_url(value: object) -> None:
-    """A URL the worker could fetch: http(s), a host, printable, at most 2048 characters.
-    Where it points (a private address?) is for the worker to check, as it resolves it."""
+    """A URL the worker could fetch, checked for form only (btro.outbound.check_url): where
+    it points (a private address?) is for the worker to check, as it resolves it."""
     if not isinstance(value, str):
         raise InvalidParameter("file_url must be a URL, not a file.", param="file_url")
-    if len(value) > MAX_URL_LENGTH:
-        raise InvalidParameter(
-            f"file_url is {len(value)} characters long; the limit is {MAX_URL_LENGTH}.",
-            param="file_url",
-        )
-    if not value.isprintable() or any(ch.isspace() for ch in value):
-        raise InvalidParameter(
-            "file_url holds spaces or control characters: percent-encode them.", param="file_url"
-        )
     try:
-        parts = urlsplit(value)
-        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-        valid = valid and (parts.port or 0) >= 0  # a port that is not a number raises
-    except ValueError:  # also a bracketed host that is not an IP address
-        valid = False
-    if not valid:
-        raise InvalidParameter(
-            f"file_url must be an http:// or https:// URL with a host, not {value[:100]!r}.",
-            param="file_url",
-        )
+        outbound.check_url(value)
+    except outbound.AddressRefused as err:
+        raise InvalidParameter(f"Invalid file_url: {err}", param="file_url") from None
 
 
 def _validate_input(*, upload: UploadedFile | None, file_url: object) -> None:

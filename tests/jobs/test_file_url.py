@@ -307,3 +307,18 @@ def test_a_redirect_from_an_allowed_host_to_loopback_is_refused(
     assert job.error_type == "fetch_error" and "127.0.0.1" in job.error_message
     assert "private or reserved address" in job.error_message
     assert server.requests == []
+
+
+# Documentation
+
+
+def test_the_openapi_document_and_the_reference_describe_file_url(client):
+    document = client.get("/v1/openapi.json").json()
+    content = document["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]
+    schemas = document["components"]["schemas"]
+    for media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        name = content[media_type]["schema"]["$ref"].rsplit("/", 1)[-1]
+        assert "file_url" in schemas[name]["properties"]
+        assert "file" not in schemas[name].get("required", [])
+    page = client.get("/docs/").content.decode()
+    assert "<code>file_url</code>" in page and "fetch_error" in page

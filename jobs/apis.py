@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from accounts.models import ApiKey
 from accounts.selectors import credit_balance
+from btro.errors import InvalidParameter
 
 from . import selectors, services
 from .idempotency import idempotent
@@ -77,10 +78,16 @@ class JobViewSet(ThrottledByAction, viewsets.ViewSet):
     @idempotent
     def create(self, request: Request) -> Response:
         key = api_key(request)
+        upload = request.FILES.get("file")
+        if upload is None and "file" in request.data:
+            raise InvalidParameter(
+                "'file' must be a file part of multipart/form-data (or send file_url).",
+                param="file",
+            )
         job = services.job_create(
             user=key.user,
             livemode=key.livemode,
-            upload=request.FILES.get("file"),
+            upload=upload,
             tier=request.data.get("tier"),
             type=request.data.get("type"),
             format=request.data.get("format"),

@@ -91,6 +91,7 @@ def test_file_url_also_travels_in_the_multipart_form(live_api):
         ({"tier": "pro", "file_url": "https://example.com:port/a.wav"}, "file_url"),
         ({"tier": "pro", "file_url": "https://example.com/a b.wav"}, "file_url"),
         ({"tier": "pro", "file_url": True}, "file_url"),  # a file part named file_url
+        ({"tier": "pro", "file": "https://example.com/a.wav"}, "file"),  # a URL in file
     ],
 )
 def test_file_and_file_url_are_exactly_one_and_the_url_is_checked_for_form(

@@ -310,6 +310,15 @@ def test_a_redirect_from_an_allowed_host_to_loopback_is_refused(
     assert server.requests == []
 
 
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://example.com/a.wav"])
+def test_a_redirect_to_another_scheme_is_refused(live_api, server, worker, target):
+    job = failed_with(worker, live_api, server.url(f"/to?url={target}"))
+    assert job.error_type == "fetch_error" and job.attempts == 1
+    assert job.error_message == (
+        "file_url was refused: The URL must start with http:// or https://."
+    )
+
+
 # Documentation
 
 

@@ -8,6 +8,7 @@ redirect chains, errors, bodies past a size limit and a server too slow to finis
                              (no Content-Length, the body ends with the connection),
                              `chunked`, or `declared` (an honest, huge Content-Length)
     /slow/<name>             the file, one small piece every 50 ms
+    /flaky/<name>            the first time, half the file and a dropped connection; then all
     /to?url=<url>            302 to any URL
 """
 
@@ -67,6 +68,12 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
                     self._endless(rest)
                 elif kind == "slow" and rest in server.files:
                     self._slow(*server.files[rest])
+                elif kind == "flaky" and rest in server.files:
+                    data, content_type = server.files[rest]
+                    if server.requests.count(self.path) == 1:
+                        self._send(200, data, content_type, cut=len(data) // 2)
+                    else:
+                        self._send(200, data, content_type)
                 else:
                     self._send(404, b"not found\n", "text/plain")
             except (BrokenPipeError, ConnectionResetError):
@@ -75,13 +82,16 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
         def _count(self, n: int) -> None:
             server.sent[self.path] = server.sent.get(self.path, 0) + n
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
+        def _send(self, status: int, body: bytes, content_type: str, cut: int = 0) -> None:
+            """`cut`: send only that much of the body, then drop the connection."""
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
-            self._count(len(body))
+            self.wfile.write(body[:cut] if cut else body)
+            self._count(cut or len(body))
+            if cut:
+                self.close_connection = True
 
         def _redirect(self, location: str) -> None:
             self.send_response(302)

@@ -197,6 +197,14 @@ def test_a_server_error_is_retried_then_fails_with_the_status(live_api, server, 
     assert f"after {settings.BTRO_JOB_MAX_ATTEMPTS} tries" in job.error_message
 
 
+def test_a_connection_dropped_mid_body_is_retried_and_the_job_succeeds(live_api, server, worker):
+    server.add("track.wav", wav_bytes())
+    job = run(worker, create(live_api, server.url("/flaky/track.wav")).json()["id"])
+    assert (job.status, job.attempts) == ("succeeded", 2), job.error_message
+    assert server.requests == ["/flaky/track.wav"] * 2
+    assert default_storage.size(job.input_name) == len(server.files["track.wav"][0])
+
+
 @pytest.mark.parametrize("mode", ["close", "chunked", "declared"])
 def test_a_body_past_the_upload_limit_is_cut_off_while_streaming(
     live_api, server, worker, settings, mode

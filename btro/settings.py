@@ -145,6 +145,10 @@ BTRO_MAX_DECODED_SAMPLES = env.int("BTRO_MAX_DECODED_SAMPLES", default=20 * 60 *
 # 0: by engine (jobs.engines.engine_memory_mb): 3 GB for dsp, 8 GB for demucs, which holds a
 # track's whole output (about 3 GB measured for 10 minutes of full-size htdemucs on CPU).
 BTRO_SEPARATION_MEMORY_MB = env.int("BTRO_SEPARATION_MEMORY_MB", default=0)
+# Input by URL (file_url): the worker fetches it, refusing loopback, private, link-local and
+# metadata addresses unless ALLOW_PRIVATE (tests, laptops); the whole fetch has a time limit.
+BTRO_FETCH_ALLOW_PRIVATE = env.bool("BTRO_FETCH_ALLOW_PRIVATE", default=False)
+BTRO_FETCH_TIME_LIMIT_SECONDS = env.float("BTRO_FETCH_TIME_LIMIT_SECONDS", default=300)
 
 # Jobs
 BTRO_RESULT_TTL_SECONDS = env.int("BTRO_RESULT_TTL_SECONDS", default=3600)

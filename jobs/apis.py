@@ -15,10 +15,11 @@ from rest_framework.response import Response
 
 from accounts.models import ApiKey
 from accounts.selectors import credit_balance
+from btro.errors import InvalidParameter
 
 from . import selectors, services
 from .idempotency import idempotent
-from .parameters import MULTIPART, ApiViewSet, StrictParameters, accepts, bracket_values
+from .parameters import ApiViewSet, StrictParameters, accepts, bracket_values
 from .separation import TIERS
 from .serializers import (
     BalanceSerializer,
@@ -66,18 +67,25 @@ class JobViewSet(ApiViewSet):
         return Response({"object": "list", "data": data, "has_more": has_more, "url": "/v1/jobs"})
 
     @extend_schema(responses={201: JobSerializer}, summary="Create a job")
-    @accepts(body=JobCreateSerializer, media_types=(MULTIPART,))
+    @accepts(body=JobCreateSerializer)
     @idempotent
     def create(self, request: Request) -> Response:
         key = api_key(request)
+        upload = request.FILES.get("file")
+        if upload is None and "file" in request.data:
+            raise InvalidParameter(
+                "'file' must be a file part of multipart/form-data (or send file_url).",
+                param="file",
+            )
         job = services.job_create(
             user=key.user,
             livemode=key.livemode,
-            upload=request.FILES.get("file"),
+            upload=upload,
             tier=request.data.get("tier"),
             type=request.data.get("type"),
             format=request.data.get("format"),
             metadata=bracket_values(request.data, "metadata")[0],
+            file_url=request.data.get("file_url"),
         )
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)

@@ -39,6 +39,8 @@ class Job(models.Model):
     metadata = models.JSONField(default=dict, blank=True)  # the caller's own key/value pairs
 
     input_name = models.CharField(max_length=255, blank=True)  # the upload, in storage
+    # A file_url job's input: the worker fetches it into input_name before separating it.
+    source_url = models.CharField(max_length=2048, blank=True)
     input_bytes = models.BigIntegerField(default=0)
     duration = models.FloatField(default=0)  # seconds of audio in the upload
     cost = models.IntegerField(default=0)

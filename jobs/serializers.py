@@ -135,18 +135,25 @@ class UploadField(serializers.FileField):
 
 
 class JobCreateSerializer(serializers.Serializer):
-    """Documents the multipart form and declares its fields (jobs.parameters); validation
-    happens in services.job_create."""
+    """Documents the form (multipart, or URL-encoded with file_url) and declares its fields
+    (jobs.parameters); validation happens in services.job_create."""
 
-    file = UploadField(help_text="The audio file: WAV, FLAC, MP3, OGG or M4A.")
+    file = UploadField(
+        required=False,
+        help_text="The audio file: WAV, FLAC, MP3, OGG or M4A (multipart). Or file_url.",
+    )
+    file_url = serializers.URLField(
+        required=False,
+        max_length=2048,
+        help_text="Instead of file: an http(s) URL of the audio, which the worker downloads "
+        "(redirects followed up to 3; the upload size limit applies). A download that fails "
+        "ends the job failed with error.type fetch_error.",
+    )
     tier = serializers.ChoiceField(choices=TIERS)
     type = serializers.ChoiceField(
         choices=Job.Type.values, required=False, default=Job.Type.SPLITTER
     )
     format = serializers.ChoiceField(choices=FORMATS, required=False, default="wav")
-    file_url = serializers.URLField(
-        required=False, help_text="An http(s) URL the worker fetches the audio from."
-    )
     webhook = serializers.URLField(
         required=False, help_text="A URL that receives this job's events."
     )

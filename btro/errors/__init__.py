@@ -111,7 +111,7 @@ class UploadTooLarge(PayloadTooLarge):
 
 class UnsupportedMediaType(ApiError):
     status = 415
-    when = "The body is not multipart/form-data (or a URL-encoded form, where the route takes one)."
+    when = "The body is neither multipart/form-data nor application/x-www-form-urlencoded."
 
     def __init__(self, content_type: str, accepted: str = "multipart/form-data") -> None:
         got = f"Content-Type '{content_type}'" if content_type else "no Content-Type"

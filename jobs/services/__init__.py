@@ -1,7 +1,8 @@
 """Writes for jobs, one module per stage of a job's life.
 
 - `create`: check an upload, price it, store it and queue it (a test key's job: `jobs.testmode`).
-- `run`: the worker's side: claim, separate in the child process, settle the cost, store stems.
+- `fetch`: a file_url job's input, downloaded by the worker through the outbound guard.
+- `run`: the worker's side: claim, fetch, separate in the child, settle the cost, store stems.
 - `cancel`: the owner ends a job: cancel (failed, `canceled`, refunded) and delete (files gone).
 - `sweep`: recovery (requeue jobs whose worker died or whose message was lost) and expiry.
 - `metadata`: the caller's key/value pairs on a job, their limits and later changes.

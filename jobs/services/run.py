@@ -1,5 +1,6 @@
-"""The worker's side of a job: claim it, separate it in the child process, settle its cost by
-the audio decoded, store its stems. Transient errors are raised for the broker to retry."""
+"""The worker's side of a job: claim it, fetch a file_url job's input, separate it in the child
+process, settle its cost by the audio decoded, store its stems. Transient errors are raised
+for the broker to retry."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from ..separation.runner import (
     TimedOut,
 )
 from .create import job_cost
+from .fetch import FetchFailed, job_fetch_input
 from .state import (
     finish,
     job_claim,
@@ -70,6 +72,11 @@ def job_settle(*, job: Job, decoded: Decoded) -> None:
                 note=f"Job {job.id}: {seconds / 60:.1f} min of audio decoded",
             )
         except InsufficientCredits as err:
+            if err.needed == cost:  # nothing charged before: a file_url job
+                raise JobUnpaid(
+                    f"The audio lasts {seconds:.0f} s: the job costs {cost} credits and the "
+                    f"balance is {err.balance}. Nothing was charged."
+                ) from None
             raise JobUnpaid(
                 f"The audio lasts {seconds:.0f} s once decoded, not the {job.duration:.0f} s "
                 f"its header claimed: the job costs {cost} credits, {err.needed} more than "
@@ -131,6 +138,9 @@ def job_run(*, job_id: str) -> None:
             raise JobLost(job.id)
 
     try:
+        if job.source_url and not job.input_name:  # a file_url job, not fetched yet
+            if not job_fetch_input(job=job, on_heartbeat=lambda: on_progress(None)):
+                raise JobLost(job.id)
         with tempfile.TemporaryDirectory() as out_dir, _input_path(job) as input_path:
             task = Task(
                 input_path=input_path,
@@ -172,6 +182,11 @@ def job_run(*, job_id: str) -> None:
             logger.warning("job %s: finished, but it was canceled or another run owns it", job.id)
     except JobLost:
         logger.warning("job %s: canceled, or taken over by another run, mid-separation", job.id)
+    except FetchFailed as err:
+        if err.transient:
+            _retry_or_fail(job, "fetch_error", str(err), err)
+        else:
+            job_fail(job=job, error_type="fetch_error", message=str(err))
     except JobUnpaid as err:
         job_fail(job=job, error_type="insufficient_credits", message=str(err))
     except AudioError as err:

@@ -19,11 +19,12 @@ from btro.errors import InvalidParameter
 
 from . import selectors, services
 from .idempotency import idempotent
-from .parameters import ApiViewSet, StrictParameters, accepts, bracket_values
+from .parameters import FORM, ApiViewSet, StrictParameters, accepts, bracket_values
 from .separation import TIERS
 from .serializers import (
     BalanceSerializer,
     DeletedJobSerializer,
+    JobCreateFromUrlSerializer,
     JobCreateSerializer,
     JobListQuerySerializer,
     JobListSerializer,
@@ -67,7 +68,7 @@ class JobViewSet(ApiViewSet):
         return Response({"object": "list", "data": data, "has_more": has_more, "url": "/v1/jobs"})
 
     @extend_schema(responses={201: JobSerializer}, summary="Create a job")
-    @accepts(body=JobCreateSerializer)
+    @accepts(body=JobCreateSerializer, documented={FORM: JobCreateFromUrlSerializer})
     @idempotent
     def create(self, request: Request) -> Response:
         key = api_key(request)

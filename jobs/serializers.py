@@ -134,14 +134,10 @@ class UploadField(serializers.FileField):
     pass
 
 
-class JobCreateSerializer(serializers.Serializer):
-    """Documents the form (multipart, or URL-encoded with file_url) and declares its fields
-    (jobs.parameters); validation happens in services.job_create."""
+class JobCreateFromUrlSerializer(serializers.Serializer):
+    """Documents the URL-encoded form, which has no file; validation happens in
+    services.job_create."""
 
-    file = UploadField(
-        required=False,
-        help_text="The audio file: WAV, FLAC, MP3, OGG or M4A (multipart). Or file_url.",
-    )
     file_url = serializers.URLField(
         required=False,
         max_length=2048,
@@ -159,6 +155,15 @@ class JobCreateSerializer(serializers.Serializer):
     )
     metadata = metadata_field(
         "Your own key/value pairs, sent as metadata[key]=value.", required=False
+    )
+
+
+class JobCreateSerializer(JobCreateFromUrlSerializer):
+    """Documents the multipart form and declares the fields of both (jobs.parameters):
+    exactly one of file and file_url."""
+
+    file = UploadField(
+        required=False, help_text="The audio file: WAV, FLAC, MP3, OGG or M4A. Or file_url."
     )
 
 

@@ -113,6 +113,14 @@ def worker(settings):
     broker.flush_all()
 
 
+def run_all(broker) -> None:
+    """Wait until the in-process worker has run every job message, retries included."""
+    from jobs.engines import SEPARATION_QUEUES
+
+    for queue in SEPARATION_QUEUES:  # a retry stays on its message's queue
+        broker.join(queue, fail_fast=False, timeout=60_000)
+
+
 def stored_job(user, *, tier, seconds, days_ago=0, status="succeeded", livemode=True):
     """A finished job written straight to the database, for the usage figures."""
     from datetime import timedelta
@@ -149,3 +157,4 @@ def flaky_results_storage(monkeypatch):
 
     monkeypatch.setattr(FileSystemStorage, "save", flaky_save)
     return failures
+

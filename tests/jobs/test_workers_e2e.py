@@ -117,7 +117,7 @@ def _send_to(broker_url: str, job_id: str) -> None:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         broker = RabbitmqBroker(url=broker_url)
-    broker.declare_queue("jobs")
+    broker.declare_queue("separate.dsp")
     broker.flush_all()
-    broker.enqueue(run_job.message(job_id))
+    broker.enqueue(run_job.message(job_id))  # a dsp-queue job, as the engine is no demucs
     broker.close()

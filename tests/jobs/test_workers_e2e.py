@@ -50,11 +50,16 @@ def wait_for(predicate, timeout: float, what: str, log: Path):
     pytest.fail(f"timed out waiting for {what}; worker log:\n{log.read_text()[-3000:]}")
 
 
-@pytest.mark.parametrize("broker_url", [REDIS_URL, AMQP_URL], ids=["redis", "rabbitmq"])
+@pytest.mark.parametrize(
+    "broker_url,storage",
+    [(REDIS_URL, "local"), (AMQP_URL, "local"), (AMQP_URL, "s3")],
+    ids=["redis", "rabbitmq", "rabbitmq-s3"],
+)
 def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
-    broker_url, user, settings, tmp_path
+    broker_url, storage, user, settings, tmp_path, request
 ):
     require_service(broker_url, "the broker")
+    bucket = request.getfixturevalue("s3_storage") if storage == "s3" else None
     database_url = require_postgres()
     env = {
         "DATABASE_URL": database_url,
@@ -65,6 +70,7 @@ def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
         "FAKE_ENGINE_SECONDS": "4",
         "BTRO_STALE_JOB_SECONDS": "3",
         "BTRO_SWEEP_INTERVAL_SECONDS": "1",
+        **(bucket.server.env(bucket.name) if bucket else {}),
     }
     log = tmp_path / "workers.log"
     api = client_for(api_key_create(user=user, mode="live")[1])
@@ -102,6 +108,8 @@ def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
     assert sorted(job.result["stems"]) == ["bass", "drums", "other", "vocals"]
     assert CreditEntry.objects.filter(job_id=job_id, kind="cost").count() == 1
     assert not CreditEntry.objects.filter(job_id=job_id, kind="refund").exists()
+    if bucket:
+        assert f"results/{job_id}/vocals.wav" in bucket.keys()
     print(f"recovered in {recovery:.1f} s on {broker_url.split(':')[0]}")
 
 

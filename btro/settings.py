@@ -173,6 +173,9 @@ BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=10)
 BTRO_ENGINE = env("BTRO_ENGINE", default="dsp")
 BTRO_ENGINE_BY_TIER = env.dict("BTRO_ENGINE_BY_TIER", default={})
 BTRO_MODEL_DIR = env("BTRO_MODEL_DIR", default=str(VAR_DIR / "models"))
+# A machine that runs no demucs job (a CPU worker on separate.dsp, the web tier) may silence
+# the checkpoint checks: SILENCED_SYSTEM_CHECKS=btro.E001,btro.E002.
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 BTRO_DEMUCS = {
     "device": env("BTRO_DEMUCS_DEVICE", default=""),
     "threads": env.int("BTRO_DEMUCS_THREADS", default=0),

@@ -147,3 +147,36 @@ def seaweedfs(data_dir: Path, timeout: float = 60) -> Iterator[S3Server]:
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
+
+
+# Real worker processes (rundramatiq, scheduler) for the tests that kill or watch them.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: we kill it whole
+    )
+
+
+def kill(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(10)
+
+
+def wait_for(predicate, timeout: float, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}; worker log:\n{log.read_text()[-3000:]}")

@@ -9,10 +9,10 @@ import dramatiq
 import pytest
 
 from accounts.services import api_key_create
+from jobs.engines import SEPARATION_QUEUES
 from jobs.models import Job
 from tests.conftest import client_for, upload, wav_bytes
-from tests.jobs.test_workers_e2e import kill, spawn, wait_for
-from tests.services import REDIS_URL, require_postgres, require_service
+from tests.services import REDIS_URL, kill, require_postgres, require_service, spawn, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,8 +73,10 @@ def test_rundramatiq_with_queues_takes_only_that_queues_jobs_on_redis(
     api = client_for(api_key_create(user=user, mode="live")[1])
     dsp, neural = create(api, "pro"), create(api, "studio")
     redis = RedisBroker(url=REDIS_URL)
+    for queue in SEPARATION_QUEUES:
+        redis.declare_queue(queue)
     redis.flush_all()
-    for queue in ("separate.dsp", "separate.demucs"):  # what the web tier sent, to Redis
+    for queue in SEPARATION_QUEUES:  # what the web tier sent, to Redis
         for raw in broker.queues[queue].queue:
             redis.enqueue(dramatiq.Message.decode(raw))
     env = {

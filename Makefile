@@ -6,9 +6,10 @@ PORT ?= 8000
 
 .PHONY: run test test-fast install neural models lint format migrate worker scheduler
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The S3 extras too: the tests run the storage on a SeaweedFS of their own.
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-s3.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -r requirements-s3.txt
 	touch $@
 
 install: $(VENV)/.installed

@@ -115,11 +115,21 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 # Storage: local files by default, an S3-compatible bucket when one is named.
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
+AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default=None)
+AWS_DEFAULT_ACL = None
+AWS_QUERYSTRING_AUTH = True
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+# A stem download answers a redirect to a URL signed for this long: bytes skip the web tier.
+AWS_QUERYSTRING_EXPIRE = env.int("BTRO_DOWNLOAD_URL_SECONDS", default=300)
+# Files past this size are written in parts of this size, each retried on its own.
+BTRO_S3_MULTIPART_BYTES = env.int("BTRO_S3_MULTIPART_MB", default=16) * 1024 * 1024
 if AWS_STORAGE_BUCKET_NAME:
-    AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
-    AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default=None)
-    AWS_DEFAULT_ACL = None
-    AWS_QUERYSTRING_AUTH = True
+    from boto3.s3.transfer import TransferConfig
+
+    AWS_S3_TRANSFER_CONFIG = TransferConfig(
+        multipart_threshold=BTRO_S3_MULTIPART_BYTES, multipart_chunksize=BTRO_S3_MULTIPART_BYTES
+    )
     _media_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
 else:
     _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
@@ -172,6 +182,9 @@ BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=10)
 BTRO_ENGINE = env("BTRO_ENGINE", default="dsp")
 BTRO_ENGINE_BY_TIER = env.dict("BTRO_ENGINE_BY_TIER", default={})
 BTRO_MODEL_DIR = env("BTRO_MODEL_DIR", default=str(VAR_DIR / "models"))
+# A machine that runs no demucs job (a CPU worker on separate.dsp, the web tier) may silence
+# the checkpoint checks: SILENCED_SYSTEM_CHECKS=btro.E001,btro.E002.
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 BTRO_DEMUCS = {
     "device": env("BTRO_DEMUCS_DEVICE", default=""),
     "threads": env.int("BTRO_DEMUCS_THREADS", default=0),
@@ -327,3 +340,11 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+if AWS_STORAGE_BUCKET_NAME:
+    # The job page's players and waveforms follow a stem's redirect to the bucket.
+    from urllib.parse import urlsplit
+
+    _bucket = urlsplit(AWS_S3_ENDPOINT_URL or "https://*.amazonaws.com")
+    _bucket_origin = f"{_bucket.scheme}://{_bucket.netloc}"
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["media-src"] = ["'self'", _bucket_origin]
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["connect-src"] = ["'self'", _bucket_origin]

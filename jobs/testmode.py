@@ -63,6 +63,22 @@ def open_stem(job: Job, stem: str) -> IO[bytes]:
     return open(sample_path(stem), "rb")
 
 
+def stem_signed_url(job: Job, stem: str, *, content_type: str, disposition: str) -> str | None:
+    """A short-lived signed URL of a live job's stem in remote storage (S3), for the client
+    to fetch it there; None where the bytes are served here (local files, the samples)."""
+    name = result_name(job, stem)
+    if not job.livemode:
+        return None
+    try:
+        default_storage.path(name)
+        return None
+    except NotImplementedError:  # no local path: a bucket, whose url() signs
+        pass
+    remote: Any = default_storage  # django-storages' S3Storage.url takes response overrides
+    params = {"ResponseContentType": content_type, "ResponseContentDisposition": disposition}
+    return str(remote.url(name, parameters=params))
+
+
 def stem_size(job: Job, stem: str) -> int:
     if job.livemode:
         return default_storage.size(result_name(job, stem))

@@ -6,7 +6,13 @@ import hmac
 import io
 import re
 
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
@@ -78,15 +84,20 @@ def _download(request: HttpRequest, job_id: str, token: str, filename: str) -> H
     result = job_view(job=job).result
     if not result or stem not in result["stems"] or ext != result["format"]:
         return _not_found(request)
-    size = testmode.stem_size(job, stem)
     base = job.filename.rsplit(".", 1)[0] or "track"
+    disposition = content_disposition_header(True, f"{base}-{stem}.{ext}") or "attachment"
+    content_type = CONTENT_TYPES.get(ext, "application/octet-stream")
+    signed = testmode.stem_signed_url(job, stem, content_type=content_type, disposition=disposition)
+    if signed:  # stems in a bucket: the client fetches them there, never through this process
+        redirect = HttpResponseRedirect(signed)
+        redirect["Cache-Control"] = "no-store"  # the signature expires; ask here again
+        return redirect
+    size = testmode.stem_size(job, stem)
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition_header(True, f"{base}-{stem}.{ext}")
-        or "attachment",
+        "Content-Disposition": disposition,
         "Cache-Control": "private, max-age=3600",
     }
-    content_type = CONTENT_TYPES.get(ext, "application/octet-stream")
     match = _RANGE_RE.match(request.headers.get("Range", ""))
     if not match or not any(match.groups()):
         whole = FileResponse(_open(request, job, stem), content_type=content_type)

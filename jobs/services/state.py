@@ -16,13 +16,18 @@ from django.utils import timezone
 
 from accounts.services import credit_refund
 
+from ..engines import queue_for
 from ..models import Job
 
 
 def _enqueue(job_id: str) -> None:
     # The one seam where services reach the actors: by name, so that the actors may import
     # the services and nothing here imports them back (jobs.apps declares them at start-up).
-    dramatiq.get_broker().get_actor("run_job").send(job_id)
+    # The message goes to the queue of the job's engine: GPU workers take only neural jobs.
+    tier = Job.objects.values_list("tier", flat=True).get(pk=job_id)
+    broker = dramatiq.get_broker()
+    message = broker.get_actor("run_job").message(job_id)
+    broker.enqueue(message.copy(queue_name=queue_for(tier)))
 
 
 def enqueue_on_commit(job_id: str) -> None:

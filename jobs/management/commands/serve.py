@@ -40,9 +40,8 @@ class Command(BaseCommand):
                 self.stderr.write(f"Requeued {counts['requeued']} unfinished job(s).")
             # So were its requests: their Idempotency-Keys are free for a retry now, not in 10 min.
             idempotency_release_in_progress()
-            worker = Worker(
-                dramatiq.get_broker(), queues={"jobs"}, worker_threads=settings.BTRO_WORKER_THREADS
-            )
+            # Every queue: jobs of each engine (and what else is sent); the sweep runs here.
+            worker = Worker(dramatiq.get_broker(), worker_threads=settings.BTRO_WORKER_THREADS)
             worker.start()
             stop = repeat_in_thread(settings.BTRO_SWEEP_INTERVAL_SECONDS, job_sweep, name="sweep")
             self.stderr.write("Embedded worker started (set BROKER_URL to run workers apart).")

@@ -19,7 +19,7 @@ from btro.errors import InvalidParameter
 
 from . import selectors, services
 from .idempotency import idempotent
-from .parameters import FORM, ApiViewSet, StrictParameters, accepts, bracket_values
+from .parameters import FORM, MULTIPART, ApiViewSet, StrictParameters, accepts, bracket_values
 from .separation import TIERS
 from .serializers import (
     BalanceSerializer,
@@ -68,7 +68,11 @@ class JobViewSet(ApiViewSet):
         return Response({"object": "list", "data": data, "has_more": has_more, "url": "/v1/jobs"})
 
     @extend_schema(responses={201: JobSerializer}, summary="Create a job")
-    @accepts(body=JobCreateSerializer, documented={FORM: JobCreateFromUrlSerializer})
+    @accepts(
+        body=JobCreateSerializer,
+        media_types=(MULTIPART, FORM),  # an upload first: the document's main form
+        documented={FORM: JobCreateFromUrlSerializer},
+    )
     @idempotent
     def create(self, request: Request) -> Response:
         key = api_key(request)

@@ -22,7 +22,7 @@ from jobs.models import Job
 from jobs.separation.runner import SeparationProcess
 from jobs.services import job_cancel, job_claim, job_delete, job_fail, job_run
 from jobs.services.state import finish
-from tests.conftest import client_for, stored_job, upload, wav_bytes
+from tests.conftest import client_for, run_all, stored_job, upload, wav_bytes
 from tests.services import require_postgres
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,7 +91,7 @@ def test_a_canceled_queued_job_never_starts_and_is_refunded(live_api, user, requ
     assert body["error"]["type"] == "canceled" and "canceled" in body["error"]["message"]
     broker = request.getfixturevalue("worker")  # a worker, and the job's message, now
     broker.get_actor("run_job").send(job["id"])
-    broker.join("jobs", fail_fast=True, timeout=30_000)
+    run_all(broker)
     stored = Job.objects.get(pk=job["id"])
     assert stored.attempts == 0 and stored.claim == "" and stored.status == "failed"
     assert credit_balance(user=user) == before
@@ -117,7 +117,7 @@ def test_a_running_job_is_stopped_within_5_s_and_the_worker_runs_the_next_job(
 
     settings.BTRO_ENGINE = "tests.fake_engines:SplitEngine"
     second = create(live_api)
-    worker.join("jobs", fail_fast=True, timeout=60_000)  # the same (only) worker thread
+    run_all(worker)  # the same (only) worker thread
     assert live_api.get(f"/v1/jobs/{second['id']}").json()["status"] == "succeeded"
     assert len(child_pids) == 2 and child_pids[1] != pid  # a fresh child
     first = Job.objects.get(pk=job["id"])
@@ -198,7 +198,7 @@ def test_delete_removes_the_upload_and_stems_from_storage_and_the_job_answers_41
 ):
     settings.BTRO_ENGINE = "tests.fake_engines:SplitEngine"
     job = create(live_api, "pro")
-    worker.join("jobs", fail_fast=True, timeout=60_000)
+    run_all(worker)
     body = live_api.get(f"/v1/jobs/{job['id']}").json()
     urls = [stem["url"] for stem in body["result"]["stems"].values()]
     assert len(stored_files(job["id"])) == 5  # the upload and 4 stems
@@ -228,7 +228,7 @@ def test_deleting_a_running_job_cancels_it_first_and_leaves_no_file(
     assert live_api.delete(f"/v1/jobs/{job['id']}").status_code == 200
     assert stored_files(job["id"]) == []
     wait_for(lambda: exited(child_pids[0]), timeout=5)
-    worker.join("jobs", fail_fast=True, timeout=30_000)
+    run_all(worker)
     stored = Job.objects.get(pk=job["id"])
     assert stored.error_type == "canceled" and stored.deleted_at and stored.purged_at
     assert stored_files(job["id"]) == []

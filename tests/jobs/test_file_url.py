@@ -14,7 +14,7 @@ from accounts.selectors import credit_balance
 from btro import outbound
 from jobs.models import Job
 from jobs.services import job_cost, job_run, job_sweep
-from tests.conftest import upload, wav_bytes
+from tests.conftest import run_all, upload, wav_bytes
 from tests.file_server import serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,7 +43,7 @@ def create(client, file_url, tier="pro", **extra):
 
 
 def run(worker, job_id):
-    worker.join("jobs", fail_fast=False, timeout=60_000)
+    run_all(worker)
     return Job.objects.get(pk=job_id)
 
 
@@ -128,7 +128,7 @@ def test_test_mode_accepts_file_url_without_fetching_it(api, server, worker):
     assert response.status_code == 201, response.content
     job = Job.objects.get(pk=response.json()["id"])
     assert job.result is not None and job.result["engine"] == "test"
-    worker.join("jobs", fail_fast=False, timeout=10_000)
+    run_all(worker)
     assert server.requests == []
 
 

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_dramatiq",
     "accounts",
     "jobs",
+    "webhooks",
     "dashboard",
 ]
 
@@ -158,6 +159,24 @@ BTRO_STALE_JOB_SECONDS = env.int("BTRO_STALE_JOB_SECONDS", default=30)
 # longer in a long queue gets a duplicate message, which its claim makes harmless.)
 BTRO_REQUEUE_SECONDS = env.int("BTRO_REQUEUE_SECONDS", default=45)
 BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=10)
+
+# Where the API is reached from outside: absolute URLs in what is sent outside a request
+# (the stem URLs of a job inside a webhook event).
+BTRO_PUBLIC_URL = env("BTRO_PUBLIC_URL", default="http://localhost:8000")
+
+# Webhooks: a delivery's timeout, the waits before each retry (the last one repeats) for up
+# to BTRO_WEBHOOK_RETRY_FOR_SECONDS, after which an endpoint that failed every delivery is
+# disabled; loopback/private/link-local targets only when BTRO_WEBHOOK_ALLOW_PRIVATE=true.
+BTRO_WEBHOOK_TIMEOUT_SECONDS = env.float("BTRO_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+BTRO_WEBHOOK_RETRY_SCHEDULE = env.list(
+    "BTRO_WEBHOOK_RETRY_SCHEDULE",
+    cast=float,
+    default=[60, 300, 1800, 7200, 18000, 36000, 43200],
+)
+BTRO_WEBHOOK_RETRY_FOR_SECONDS = env.float("BTRO_WEBHOOK_RETRY_FOR_SECONDS", default=3 * 86400)
+BTRO_WEBHOOK_ALLOW_PRIVATE = env.bool("BTRO_WEBHOOK_ALLOW_PRIVATE", default=False)
+# A delivery due this long that no worker took (a lost message) is sent again by the sweep.
+BTRO_WEBHOOK_RESEND_SECONDS = env.int("BTRO_WEBHOOK_RESEND_SECONDS", default=30)
 
 # Engines: one default, optionally one per tier (e.g. BTRO_ENGINE_BY_TIER=basic=dsp,pro=demucs)
 BTRO_ENGINE = env("BTRO_ENGINE", default="dsp")

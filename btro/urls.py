@@ -2,6 +2,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("v1/", include("jobs.urls")),
+    path("v1/", include("webhooks.urls")),
     path("", include("dashboard.urls")),
 ]
 

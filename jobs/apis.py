@@ -79,6 +79,7 @@ class JobViewSet(ThrottledByAction, viewsets.ViewSet):
             tier=request.data.get("tier"),
             type=request.data.get("type"),
             format=request.data.get("format"),
+            webhook=request.data.get("webhook"),
         )
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)

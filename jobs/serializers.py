@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
@@ -10,18 +9,10 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from .models import Job
-from .selectors import JobView, job_view
-from .separation import TIER_STEMS, TIERS
+from .representation import job_object
+from .selectors import JobView
+from .separation import TIERS
 from .separation.audio import FORMATS
-
-
-def _timestamp(value) -> int | None:
-    return int(value.timestamp()) if value else None
-
-
-def stem_url(request, job: Job, stem: str, fmt: str) -> str:
-    path = reverse("jobs:download", args=[job.id, job.download_token, f"{stem}.{fmt}"])
-    return request.build_absolute_uri(path) if request else path
 
 
 class StemSerializer(serializers.Serializer):
@@ -58,37 +49,10 @@ class JobSerializer(serializers.Serializer):
     result = ResultSerializer(allow_null=True)
 
     def to_representation(self, instance: Job | JobView) -> dict:
-        view = instance if isinstance(instance, JobView) else job_view(job=instance)
-        job = view.job
-        result = None
-        if view.result is not None:
-            request = self.context.get("request")
-            fmt = view.result["format"]
-            stems = view.result["stems"]
-            result = {
-                **view.result,
-                # In the tier's order: JSON columns may not keep key order.
-                "stems": {
-                    stem: {"url": stem_url(request, job, stem, fmt), **stems[stem]}
-                    for stem in TIER_STEMS[job.tier]
-                    if stem in stems
-                },
-            }
-        return {
-            "id": job.id,
-            "object": "job",
-            "livemode": job.livemode,
-            "type": job.type,
-            "status": view.status,
-            "tier": job.tier,
-            "filename": job.filename,
-            "created": _timestamp(job.created),
-            "completed_at": _timestamp(view.completed_at),
-            "expires_at": _timestamp(view.expires_at),
-            "progress": view.progress,
-            "error": view.error,
-            "result": result,
-        }
+        request = self.context.get("request")
+        if request is None:
+            return job_object(instance)
+        return job_object(instance, absolute=request.build_absolute_uri)
 
 
 @extend_schema_serializer(many=False)  # the list action answers one list object, not an array
@@ -114,6 +78,11 @@ class JobCreateSerializer(serializers.Serializer):
         choices=Job.Type.values, required=False, default=Job.Type.SPLITTER
     )
     format = serializers.ChoiceField(choices=FORMATS, required=False, default="wav")
+    webhook = serializers.URLField(
+        required=False,
+        help_text="A URL that gets this job's events (job.succeeded or job.failed), signed "
+        "with the mode's job webhook secret (GET /v1/webhook_secret).",
+    )
 
 
 class JobListQuerySerializer(serializers.Serializer):

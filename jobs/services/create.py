@@ -19,12 +19,14 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import InsufficientCredits, credit_charge
 from btro.errors import InvalidParameter, PaymentRequired, UploadTooLarge
+from webhooks.services import job_webhook_check, job_webhook_set
 
 from .. import testmode
 from ..ids import job_id_new, random_token
 from ..models import Job
 from ..separation import TIER_STEMS, TIERS, AudioError
 from ..separation.audio import FORMATS, AudioInfo, probe
+from .events import job_event_record
 from .state import enqueue_on_commit
 
 
@@ -116,11 +118,15 @@ def job_create(
     tier: str | None,
     type: str | None = None,
     format: str | None = None,
+    webhook: str | None = None,
 ) -> Job:
-    """Validate, then create a job: finished-in-2-s in test mode, queued work in live mode."""
+    """Validate, then create a job: finished-in-2-s in test mode, queued work in live mode.
+    `webhook`: a URL that gets this job's events (and no other's)."""
     type = type or Job.Type.SPLITTER
     format = format or "wav"
     upload, tier = _validate(upload=upload, tier=tier, type=type, format=format)
+    if webhook:
+        webhook = job_webhook_check(webhook)
     info = _probe_upload(upload)
     now = timezone.now()
     job = Job(
@@ -137,7 +143,11 @@ def job_create(
         download_token=random_token(32),
     )
     if not livemode:
-        testmode.finish_at_creation(job, now=now)
+        with transaction.atomic():
+            testmode.finish_at_creation(job, now=now)
+            if webhook:
+                job_webhook_set(user=user, livemode=livemode, job_id=job.id, url=webhook)
+            job_event_record(job_id=job.id)  # due at the job's completion, 2 s from now
         return job
 
     job.cost = job_cost(tier=tier, duration=info.duration)
@@ -149,6 +159,8 @@ def job_create(
             credit_charge(user=user, amount=job.cost, job_id=job.id)
             job.enqueued_at = now
             job.save()
+            if webhook:
+                job_webhook_set(user=user, livemode=livemode, job_id=job.id, url=webhook)
             enqueue_on_commit(job.id)
     except InsufficientCredits as err:
         default_storage.delete(job.input_name)

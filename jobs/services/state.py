@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.services import credit_refund
 
 from ..models import Job
+from .events import job_event_record
 
 
 def _enqueue(job_id: str) -> None:
@@ -58,16 +59,19 @@ def job_heartbeat(*, job: Job, progress: float | None) -> None:
 
 
 def finish(job: Job, **fields: Any) -> bool:
-    """End the job with `fields`; False if this run no longer owns it."""
+    """End the job with `fields` and write its event (the outbox) in the same transaction;
+    False if this run no longer owns it."""
     now = timezone.now()
-    return bool(
-        owned(job).update(
+    with transaction.atomic():
+        done = owned(job).update(
             completed_at=now,
             expires_at=now + timedelta(seconds=settings.BTRO_RESULT_TTL_SECONDS),
             claim="",
             **fields,
         )
-    )
+        if done:
+            job_event_record(job_id=job.pk)
+    return bool(done)
 
 
 def job_fail(*, job: Job, error_type: str, message: str) -> bool:

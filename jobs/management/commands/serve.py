@@ -32,7 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, addrport: str, **options: Any) -> None:
         stop: threading.Event | None = None
-        worker: Worker | None = None
+        workers: list[Worker] = []
         if settings.BTRO_EMBEDDED_WORKER:
             # Messages of the in-memory broker died with the last process: requeue now.
             counts = job_sweep(stale_seconds=0, requeue_seconds=0)
@@ -40,10 +40,14 @@ class Command(BaseCommand):
                 self.stderr.write(f"Requeued {counts['requeued']} unfinished job(s).")
             # So were its requests: their Idempotency-Keys are free for a retry now, not in 10 min.
             idempotency_release_in_progress()
-            worker = Worker(
-                dramatiq.get_broker(), queues={"jobs"}, worker_threads=settings.BTRO_WORKER_THREADS
-            )
-            worker.start()
+            broker = dramatiq.get_broker()
+            workers = [
+                Worker(broker, queues={"jobs"}, worker_threads=settings.BTRO_WORKER_THREADS),
+                # Deliveries apart, so a slow receiver never holds up a job.
+                Worker(broker, queues={"webhooks"}, worker_threads=4),
+            ]
+            for worker in workers:
+                worker.start()
             stop = repeat_in_thread(settings.BTRO_SWEEP_INTERVAL_SECONDS, job_sweep, name="sweep")
             self.stderr.write("Embedded worker started (set BROKER_URL to run workers apart).")
         # The installed runserver (staticfiles' when it is installed), which extends Django's.
@@ -55,5 +59,5 @@ class Command(BaseCommand):
         finally:
             if stop is not None:
                 stop.set()
-            if worker is not None:
+            for worker in workers:
                 worker.stop()

@@ -1,0 +1,171 @@
+"""/v1/webhook_endpoints, /v1/events and /v1/webhook_secret: parse, call, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import parsers, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from jobs.apis import api_key
+from jobs.idempotency import idempotent
+from jobs.throttles import CreateThrottle, ReadThrottle, ThrottledByAction
+from jobs.uploads import check_body_framing
+
+from . import selectors, services
+from .serializers import (
+    EmptySerializer,
+    EndpointCreateSerializer,
+    EndpointDeletedSerializer,
+    EndpointListQuerySerializer,
+    EndpointListSerializer,
+    EndpointSerializer,
+    EndpointUpdateSerializer,
+    EventListQuerySerializer,
+    EventListSerializer,
+    EventSerializer,
+    JobWebhookSecretSerializer,
+    form_input,
+)
+
+ID = OpenApiParameter("id", str, OpenApiParameter.PATH)
+FORMS = ["application/x-www-form-urlencoded", "multipart/form-data", "application/json"]
+
+
+def _parsed(serializer_class: type, data: Any) -> dict:
+    serializer = serializer_class(data=form_input(data))
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class WebhookEndpointViewSet(ThrottledByAction, viewsets.ViewSet):
+    parser_classes = [parsers.FormParser, parsers.MultiPartParser, parsers.JSONParser]
+    throttles_by_action = {
+        "create": [CreateThrottle],
+        "update": [CreateThrottle],
+        "destroy": [CreateThrottle],
+        "roll_secret": [CreateThrottle],
+    }
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if request.method == "POST":
+            check_body_framing(request._request)
+
+    def _endpoint(self, request: Request, pk: str):
+        key = api_key(request)
+        return selectors.endpoint_get(user=key.user, livemode=key.livemode, endpoint_id=pk)
+
+    @extend_schema(
+        parameters=[EndpointListQuerySerializer],
+        responses=EndpointListSerializer,
+        summary="List webhook endpoints",
+    )
+    def list(self, request: Request) -> Response:
+        query = _parsed(EndpointListQuerySerializer, request.query_params)
+        key = api_key(request)
+        endpoints, has_more = selectors.endpoint_list(user=key.user, livemode=key.livemode, **query)
+        return Response(
+            {
+                "object": "list",
+                "data": EndpointSerializer(endpoints, many=True).data,
+                "has_more": has_more,
+                "url": "/v1/webhook_endpoints",
+            }
+        )
+
+    @extend_schema(
+        request={media: EndpointCreateSerializer for media in FORMS},
+        responses={201: EndpointSerializer},
+        summary="Create a webhook endpoint",
+        description="The answer holds the signing secret (whsec_…): it is shown only here "
+        "and when the secret is rolled.",
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        data = _parsed(EndpointCreateSerializer, request.data)
+        key = api_key(request)
+        endpoint = services.endpoint_create(user=key.user, livemode=key.livemode, **data)
+        body = EndpointSerializer(endpoint, context={"reveal_secret": True}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[ID], responses=EndpointSerializer, summary="Retrieve an endpoint")
+    def retrieve(self, request: Request, pk: str) -> Response:
+        _parsed(EmptySerializer, request.query_params)
+        return Response(EndpointSerializer(self._endpoint(request, pk)).data)
+
+    @extend_schema(
+        parameters=[ID],
+        request={media: EndpointUpdateSerializer for media in FORMS},
+        responses=EndpointSerializer,
+        summary="Update a webhook endpoint",
+    )
+    @idempotent
+    def update(self, request: Request, pk: str) -> Response:
+        endpoint = self._endpoint(request, pk)
+        data = _parsed(EndpointUpdateSerializer, request.data)
+        endpoint = services.endpoint_update(endpoint=endpoint, **data)
+        return Response(EndpointSerializer(endpoint).data)
+
+    @extend_schema(
+        parameters=[ID], responses=EndpointDeletedSerializer, summary="Delete a webhook endpoint"
+    )
+    def destroy(self, request: Request, pk: str) -> Response:
+        endpoint = self._endpoint(request, pk)
+        services.endpoint_delete(endpoint=endpoint)
+        return Response({"id": pk, "object": "webhook_endpoint", "deleted": True})
+
+    @extend_schema(
+        parameters=[ID],
+        request={media: EmptySerializer for media in FORMS},
+        responses=EndpointSerializer,
+        summary="Roll an endpoint's signing secret",
+        description="A new whsec_… secret signs every delivery from now on; the answer is "
+        "the only place it is shown.",
+    )
+    @idempotent
+    def roll_secret(self, request: Request, pk: str) -> Response:
+        endpoint = self._endpoint(request, pk)
+        _parsed(EmptySerializer, request.data)
+        endpoint = services.endpoint_roll_secret(endpoint=endpoint)
+        return Response(EndpointSerializer(endpoint, context={"reveal_secret": True}).data)
+
+
+class EventViewSet(ThrottledByAction, viewsets.ViewSet):
+    throttles_by_action = {"list": [ReadThrottle], "retrieve": [ReadThrottle]}
+
+    @extend_schema(
+        parameters=[EventListQuerySerializer],
+        responses=EventListSerializer,
+        summary="List events",
+        description="The last 30 days of the key's mode, newest first.",
+    )
+    def list(self, request: Request) -> Response:
+        query = _parsed(EventListQuerySerializer, request.query_params)
+        key = api_key(request)
+        events, has_more = selectors.event_list(user=key.user, livemode=key.livemode, **query)
+        return Response(
+            {
+                "object": "list",
+                "data": EventSerializer(events, many=True).data,
+                "has_more": has_more,
+                "url": "/v1/events",
+            }
+        )
+
+    @extend_schema(parameters=[ID], responses=EventSerializer, summary="Retrieve an event")
+    def retrieve(self, request: Request, pk: str) -> Response:
+        _parsed(EmptySerializer, request.query_params)
+        key = api_key(request)
+        event = selectors.event_get(user=key.user, livemode=key.livemode, event_id=pk)
+        return Response(EventSerializer(event).data)
+
+    @extend_schema(responses=JobWebhookSecretSerializer, summary="Retrieve the job webhook secret")
+    def job_secret(self, request: Request) -> Response:
+        """The secret that signs deliveries to the `webhook` URL given to POST /v1/jobs."""
+        _parsed(EmptySerializer, request.query_params)
+        key = api_key(request)
+        secret = services.job_webhook_secret(user=key.user, livemode=key.livemode)
+        return Response({"object": "webhook_secret", "livemode": key.livemode, "secret": secret})

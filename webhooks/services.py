@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 import string
 import time
@@ -188,7 +189,7 @@ def _deliver_on_commit(delivery: Delivery) -> None:
     delivery_id = delivery.pk
 
     def send() -> None:
-        delay = max(0, int((due - timezone.now()).total_seconds() * 1000))
+        delay = max(0, math.ceil((due - timezone.now()).total_seconds() * 1000))
         # By name, as jobs' services reach their actor: tasks.py imports this module.
         actor = dramatiq.get_broker().get_actor("deliver_webhook")
         actor.send_with_options(args=(delivery_id,), delay=delay or None)
@@ -279,6 +280,7 @@ def event_object(event: Event) -> dict:
 
 
 def _retry_wait(attempts: int) -> float:
+    """The wait after the `attempts`-th failed attempt; the schedule's last one repeats."""
     schedule = settings.BTRO_WEBHOOK_RETRY_SCHEDULE
     return float(schedule[min(attempts, len(schedule)) - 1])
 
@@ -329,6 +331,12 @@ def delivery_attempt(*, delivery_id: int) -> None:
     """Make one attempt if the delivery is due and no other attempt holds it."""
     now = timezone.now()
     if not _claim(delivery_id, now):
+        early = Delivery.objects.filter(
+            pk=delivery_id, state=Delivery.State.PENDING, next_attempt_at__gt=now
+        ).first()
+        if early is not None:  # the broker's clock ran ahead of ours: wait for the due time
+            with transaction.atomic():
+                _deliver_on_commit(early)
         return
     delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
     endpoint = delivery.endpoint
@@ -377,14 +385,13 @@ def _record(
         if failing_since is not None and now - failing_since >= retry_for:
             _disable(endpoint, now=now)
             fields.update(state=Delivery.State.FAILED, next_attempt_at=None)
+        elif now - first >= retry_for:  # the last retry, about 3 days on, failed too
+            fields.update(state=Delivery.State.FAILED, next_attempt_at=None)
         else:
-            due = now + timedelta(seconds=_retry_wait(delivery.attempts + 1))
-            if due - first > retry_for:
-                fields.update(state=Delivery.State.FAILED, next_attempt_at=None)
-            else:
-                fields.update(next_attempt_at=due, sent_at=now)
-                delivery.next_attempt_at = due
-                _deliver_on_commit(delivery)
+            due = now + timedelta(seconds=_retry_wait(delivery.attempts))
+            fields.update(next_attempt_at=due, sent_at=now)
+            delivery.next_attempt_at = due
+            _deliver_on_commit(delivery)
         Delivery.objects.filter(pk=delivery.pk).update(**fields)
 
 

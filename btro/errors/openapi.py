@@ -11,6 +11,7 @@ STATUSES = {
     "list": (400, 401, 406, 429),
     "retrieve": (401, 404, 406, 410, 429),
     "post": (400, 401, 402, 406, 409, 411, 413, 415, 429),
+    "delete": (401, 404, 406, 429),
 }
 ERROR_SCHEMA = {
     "type": "object",
@@ -45,11 +46,14 @@ def openapi_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, 
     ref = {"$ref": "#/components/schemas/ErrorResponse"}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
-            if method not in ("get", "post") or not path.startswith("/v1/"):
+            if method not in ("get", "post", "delete") or not path.startswith("/v1/"):
                 continue
-            kind = "post" if method == "post" else "retrieve" if "{" in path else "list"
+            kind = method if method != "get" else "retrieve" if "{" in path else "list"
+            statuses = STATUSES[kind]
+            if method == "post" and "{" in path:  # an action on one object: it may not exist
+                statuses = (*statuses, 404)
             responses = operation.setdefault("responses", {})
-            for status in STATUSES[kind]:
+            for status in statuses:
                 headers = {"Request-Id": REQUEST_ID}
                 if status == 429:
                     headers["Retry-After"] = RETRY_AFTER

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import dramatiq
 import pytest
@@ -11,11 +16,13 @@ from django.utils import timezone
 
 from jobs.services import job_sweep
 from tests.conftest import upload, wav_bytes
+from tests.services import require_postgres
 from tests.webhooks.receiver import verify
 from webhooks.models import Delivery, Event
 from webhooks.services import delivery_attempt, event_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def endpoint(client, url, events=("job.succeeded", "job.failed")) -> dict:
@@ -193,3 +200,52 @@ def test_a_test_job_canceled_before_its_2_s_sends_job_failed_never_job_succeeded
     time.sleep(0.9)
     assert len(receiver.received) == 1
     assert Event.objects.count() == 1 and Delivery.objects.count() == 1
+
+
+KILLED_AFTER_COMMIT = """
+import os, signal, sys
+import django
+django.setup()
+from django.db import transaction
+from jobs.services.state import finish, job_claim
+job = job_claim(job_id=sys.argv[1])
+with transaction.atomic():
+    # Killed the moment the job's last transition commits, before any hook sends a message.
+    transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
+    stems = {"vocals": {"bytes": 1, "duration": 1.0}, "instrumental": {"bytes": 1, "duration": 1.0}}
+    result = {"engine": "dsp", "format": "wav", "sample_rate": 44100, "stems": stems}
+    finish(job, status="succeeded", progress=100, result=result)
+print("not killed")
+"""
+
+
+def test_a_worker_killed_right_after_the_jobs_last_transition_loses_no_event(live_api, receiver):
+    database_url = require_postgres()
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    secret = endpoint(live_api, receiver.url)["secret"]
+    job = create_job(live_api)
+    broker.flush_all()  # no worker here takes the job: the child process does
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "btro.settings"}
+    env.pop("BROKER_URL", None)
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_COMMIT, job["id"]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    assert live_api.get(f"/v1/jobs/{job['id']}").json()["status"] == "succeeded"
+    delivery = Delivery.objects.get()
+    assert delivery.state == Delivery.State.PENDING and delivery.attempts == 0
+    assert receiver.received == []
+    assert job_sweep(requeue_seconds=0)["webhooks_resent"] == 1  # what `serve` does at start
+    worker = dramatiq.Worker(broker, worker_timeout=100)
+    worker.start()
+    try:
+        event = verify(receiver.wait_for(1)[0], secret)
+    finally:
+        worker.stop()
+        broker.flush_all()
+    assert event["type"] == "job.succeeded" and event["data"]["object"]["id"] == job["id"]

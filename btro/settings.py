@@ -149,6 +149,9 @@ BTRO_SEPARATION_MEMORY_MB = env.int("BTRO_SEPARATION_MEMORY_MB", default=0)
 
 # Jobs
 BTRO_RESULT_TTL_SECONDS = env.int("BTRO_RESULT_TTL_SECONDS", default=3600)
+# The address clients reach this server at, for links made outside a request (webhook
+# events, the OpenAPI document built offline).
+BTRO_PUBLIC_URL = env("BTRO_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
 BTRO_TEST_JOB_DELAY_SECONDS = env.float("BTRO_TEST_JOB_DELAY_SECONDS", default=2.0)
 BTRO_JOB_TIME_LIMIT_SECONDS = env.int("BTRO_JOB_TIME_LIMIT_SECONDS", default=30 * 60)
 BTRO_JOB_MAX_ATTEMPTS = env.int("BTRO_JOB_MAX_ATTEMPTS", default=3)
@@ -258,6 +261,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "btro.errors.openapi.openapi_error_responses",
+        "btro.openapi.openapi_servers_and_files",
     ],
 }
 

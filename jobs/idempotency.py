@@ -37,7 +37,7 @@ ABANDONED = timedelta(minutes=10)  # a request that never finished (its process 
 NOT_STORED = (409, 429)  # answers about other requests, not this one's result
 HEADER = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
     OpenApiParameter.HEADER,
     required=False,
     description=(
@@ -89,9 +89,9 @@ def request_fingerprint(request: Request) -> str:
 
 def idempotency_begin(*, api_key: ApiKey, key: str, fingerprint: str) -> IdempotencyRecord | Replay:
     """Claim `key` for this request (its record), or say what to answer instead (a replay)."""
-    if not key or len(key) > 255 or not key.isprintable():
+    if not key or len(key) > 255 or not (key.isascii() and key.isprintable()):
         raise IdempotencyMismatch(
-            "Idempotency-Key must be 1 to 255 printable characters.", param="Idempotency-Key"
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.", param="Idempotency-Key"
         )
     now = timezone.now()
     scope = {"user": api_key.user, "livemode": api_key.livemode, "key": key}

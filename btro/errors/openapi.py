@@ -29,6 +29,7 @@ ERROR_SCHEMA = {
     },
     "required": ["error"],
 }
+ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 REQUEST_ID = {
     "description": "This request's id, also in error bodies: quote it to support.",
     "required": True,
@@ -43,7 +44,6 @@ RETRY_AFTER = {
 
 def openapi_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     result.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
-    ref = {"$ref": "#/components/schemas/ErrorResponse"}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             if method not in ("get", "post", "delete") or not path.startswith("/v1/"):
@@ -62,7 +62,7 @@ def openapi_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, 
                     {
                         "description": described(status),
                         "headers": headers,
-                        "content": {"application/json": {"schema": ref}},
+                        "content": {"application/json": {"schema": ERROR_REF}},
                     },
                 )
             for response in responses.values():

@@ -195,7 +195,7 @@ def test_the_create_endpoint_documents_the_idempotency_key_header(client):
     assert "Idempotency-Key" in [p["name"] for p in create["parameters"] if p["in"] == "header"]
 
 
-@pytest.mark.parametrize("key", ["tab\there", "bell\x07", "del\x7f"])
+@pytest.mark.parametrize("key", ["tab\there", "bell\x07", "del\x7f", "caf\u00e9"])
 def test_a_key_with_control_characters_is_refused_and_nothing_is_created(api, key):
     response = post(api, key)
     assert response.status_code == 400

@@ -82,3 +82,26 @@ def test_a_real_job_conforms_when_created_queued_listed_and_finished(secret):
         for _ in range(5):  # the poll limit: a 429 with Retry-After, as documented
             last = retrieve.call_and_validate(headers=auth, checks=CHECKS)
         assert last.status_code == 429
+
+
+def test_the_document_names_the_server_it_came_from_and_the_download_route(client, settings):
+    settings.ALLOWED_HOSTS = ["api.example.com"]
+    document = client.get("/v1/openapi.json", HTTP_HOST="api.example.com").json()
+    assert document["servers"][0]["url"] == "http://api.example.com"
+    download = document["paths"]["/v1/files/{job_id}/{token}/{filename}"]["get"]
+    assert download["security"] == [] and {"200", "206", "404", "410", "416"} <= set(
+        download["responses"]
+    )
+
+
+def test_the_idempotency_key_header_has_the_limits_the_server_enforces(client):
+    document = client.get("/v1/openapi.json").json()
+    header = next(
+        p for p in document["paths"]["/v1/jobs"]["post"]["parameters"] if p["in"] == "header"
+    )
+    assert header["schema"] == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[ -~]+$",
+    }

@@ -163,10 +163,6 @@ BTRO_STALE_JOB_SECONDS = env.int("BTRO_STALE_JOB_SECONDS", default=30)
 BTRO_REQUEUE_SECONDS = env.int("BTRO_REQUEUE_SECONDS", default=45)
 BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=10)
 
-# Where the API is reached from outside: absolute URLs in what is sent outside a request
-# (the stem URLs of a job inside a webhook event).
-BTRO_PUBLIC_URL = env("BTRO_PUBLIC_URL", default="http://localhost:8000")
-
 # Webhooks: a delivery's timeout, the waits before each retry (the last one repeats) for up
 # to BTRO_WEBHOOK_RETRY_FOR_SECONDS, after which an endpoint that failed every delivery is
 # disabled; loopback/private/link-local targets only when BTRO_WEBHOOK_ALLOW_PRIVATE=true.

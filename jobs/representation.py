@@ -20,7 +20,7 @@ def timestamp(value: datetime | None) -> int | None:
 
 def public_url(path: str) -> str:
     """An absolute URL outside a request: BTRO_PUBLIC_URL + path."""
-    return settings.BTRO_PUBLIC_URL.rstrip("/") + path
+    return settings.BTRO_PUBLIC_URL + path
 
 
 def stem_path(job: Job, stem: str, fmt: str) -> str:

@@ -16,17 +16,17 @@ from jobs.uploads import check_body_framing
 
 from . import selectors, services
 from .serializers import (
-    EmptySerializer,
-    EndpointCreateSerializer,
-    EndpointDeletedSerializer,
     EndpointListQuerySerializer,
-    EndpointListSerializer,
-    EndpointSerializer,
-    EndpointUpdateSerializer,
     EventListQuerySerializer,
     EventListSerializer,
     EventSerializer,
-    JobWebhookSecretSerializer,
+    NoParametersSerializer,
+    WebhookEndpointCreateSerializer,
+    WebhookEndpointDeletedSerializer,
+    WebhookEndpointListSerializer,
+    WebhookEndpointSerializer,
+    WebhookEndpointUpdateSerializer,
+    WebhookSecretSerializer,
     form_input,
 )
 
@@ -60,7 +60,7 @@ class WebhookEndpointViewSet(ThrottledByAction, viewsets.ViewSet):
 
     @extend_schema(
         parameters=[EndpointListQuerySerializer],
-        responses=EndpointListSerializer,
+        responses=WebhookEndpointListSerializer,
         summary="List webhook endpoints",
     )
     def list(self, request: Request) -> Response:
@@ -70,47 +70,51 @@ class WebhookEndpointViewSet(ThrottledByAction, viewsets.ViewSet):
         return Response(
             {
                 "object": "list",
-                "data": EndpointSerializer(endpoints, many=True).data,
+                "data": WebhookEndpointSerializer(endpoints, many=True).data,
                 "has_more": has_more,
                 "url": "/v1/webhook_endpoints",
             }
         )
 
     @extend_schema(
-        request={media: EndpointCreateSerializer for media in FORMS},
-        responses={201: EndpointSerializer},
+        request={media: WebhookEndpointCreateSerializer for media in FORMS},
+        responses={201: WebhookEndpointSerializer},
         summary="Create a webhook endpoint",
         description="The answer holds the signing secret (whsec_…): it is shown only here "
         "and when the secret is rolled.",
     )
     @idempotent
     def create(self, request: Request) -> Response:
-        data = _parsed(EndpointCreateSerializer, request.data)
+        data = _parsed(WebhookEndpointCreateSerializer, request.data)
         key = api_key(request)
         endpoint = services.endpoint_create(user=key.user, livemode=key.livemode, **data)
-        body = EndpointSerializer(endpoint, context={"reveal_secret": True}).data
+        body = WebhookEndpointSerializer(endpoint, context={"reveal_secret": True}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[ID], responses=EndpointSerializer, summary="Retrieve an endpoint")
+    @extend_schema(
+        parameters=[ID], responses=WebhookEndpointSerializer, summary="Retrieve an endpoint"
+    )
     def retrieve(self, request: Request, pk: str) -> Response:
-        _parsed(EmptySerializer, request.query_params)
-        return Response(EndpointSerializer(self._endpoint(request, pk)).data)
+        _parsed(NoParametersSerializer, request.query_params)
+        return Response(WebhookEndpointSerializer(self._endpoint(request, pk)).data)
 
     @extend_schema(
         parameters=[ID],
-        request={media: EndpointUpdateSerializer for media in FORMS},
-        responses=EndpointSerializer,
+        request={media: WebhookEndpointUpdateSerializer for media in FORMS},
+        responses=WebhookEndpointSerializer,
         summary="Update a webhook endpoint",
     )
     @idempotent
     def update(self, request: Request, pk: str) -> Response:
         endpoint = self._endpoint(request, pk)
-        data = _parsed(EndpointUpdateSerializer, request.data)
+        data = _parsed(WebhookEndpointUpdateSerializer, request.data)
         endpoint = services.endpoint_update(endpoint=endpoint, **data)
-        return Response(EndpointSerializer(endpoint).data)
+        return Response(WebhookEndpointSerializer(endpoint).data)
 
     @extend_schema(
-        parameters=[ID], responses=EndpointDeletedSerializer, summary="Delete a webhook endpoint"
+        parameters=[ID],
+        responses=WebhookEndpointDeletedSerializer,
+        summary="Delete a webhook endpoint",
     )
     def destroy(self, request: Request, pk: str) -> Response:
         endpoint = self._endpoint(request, pk)
@@ -119,8 +123,8 @@ class WebhookEndpointViewSet(ThrottledByAction, viewsets.ViewSet):
 
     @extend_schema(
         parameters=[ID],
-        request={media: EmptySerializer for media in FORMS},
-        responses=EndpointSerializer,
+        request={media: NoParametersSerializer for media in FORMS},
+        responses=WebhookEndpointSerializer,
         summary="Roll an endpoint's signing secret",
         description="A new whsec_… secret signs every delivery from now on; the answer is "
         "the only place it is shown.",
@@ -128,9 +132,9 @@ class WebhookEndpointViewSet(ThrottledByAction, viewsets.ViewSet):
     @idempotent
     def roll_secret(self, request: Request, pk: str) -> Response:
         endpoint = self._endpoint(request, pk)
-        _parsed(EmptySerializer, request.data)
+        _parsed(NoParametersSerializer, request.data)
         endpoint = services.endpoint_roll_secret(endpoint=endpoint)
-        return Response(EndpointSerializer(endpoint, context={"reveal_secret": True}).data)
+        return Response(WebhookEndpointSerializer(endpoint, context={"reveal_secret": True}).data)
 
 
 class EventViewSet(ThrottledByAction, viewsets.ViewSet):
@@ -157,15 +161,15 @@ class EventViewSet(ThrottledByAction, viewsets.ViewSet):
 
     @extend_schema(parameters=[ID], responses=EventSerializer, summary="Retrieve an event")
     def retrieve(self, request: Request, pk: str) -> Response:
-        _parsed(EmptySerializer, request.query_params)
+        _parsed(NoParametersSerializer, request.query_params)
         key = api_key(request)
         event = selectors.event_get(user=key.user, livemode=key.livemode, event_id=pk)
         return Response(EventSerializer(event).data)
 
-    @extend_schema(responses=JobWebhookSecretSerializer, summary="Retrieve the job webhook secret")
+    @extend_schema(responses=WebhookSecretSerializer, summary="Retrieve the job webhook secret")
     def job_secret(self, request: Request) -> Response:
         """The secret that signs deliveries to the `webhook` URL given to POST /v1/jobs."""
-        _parsed(EmptySerializer, request.query_params)
+        _parsed(NoParametersSerializer, request.query_params)
         key = api_key(request)
         secret = services.job_webhook_secret(user=key.user, livemode=key.livemode)
         return Response({"object": "webhook_secret", "livemode": key.livemode, "secret": secret})

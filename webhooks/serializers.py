@@ -65,7 +65,7 @@ class EndpointListQuerySerializer(JobListQuerySerializer):
     pass
 
 
-class EndpointSerializer(serializers.Serializer):
+class WebhookEndpointSerializer(serializers.Serializer):
     id = serializers.CharField()
     object = serializers.CharField(default="webhook_endpoint")
     url = serializers.CharField()
@@ -97,20 +97,20 @@ class EndpointSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(many=False)
-class EndpointListSerializer(serializers.Serializer):
+class WebhookEndpointListSerializer(serializers.Serializer):
     object = serializers.CharField(default="list")
-    data = EndpointSerializer(many=True)  # type: ignore[assignment]
+    data = WebhookEndpointSerializer(many=True)  # type: ignore[assignment]
     has_more = serializers.BooleanField()
     url = serializers.CharField()
 
 
-class EndpointDeletedSerializer(serializers.Serializer):
+class WebhookEndpointDeletedSerializer(serializers.Serializer):
     id = serializers.CharField()
     object = serializers.CharField(default="webhook_endpoint")
     deleted = serializers.BooleanField(default=True)
 
 
-class EndpointCreateSerializer(serializers.Serializer):
+class WebhookEndpointCreateSerializer(serializers.Serializer):
     url = serializers.CharField(
         max_length=2048, help_text="http(s); its host must resolve to a public address."
     )
@@ -126,7 +126,7 @@ class EndpointCreateSerializer(serializers.Serializer):
     )
 
 
-class EndpointUpdateSerializer(serializers.Serializer):
+class WebhookEndpointUpdateSerializer(serializers.Serializer):
     url = serializers.CharField(max_length=2048, required=False)
     enabled_events = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_CHOICES),
@@ -140,11 +140,11 @@ class EndpointUpdateSerializer(serializers.Serializer):
     )
 
 
-class EmptySerializer(serializers.Serializer):
+class NoParametersSerializer(serializers.Serializer):
     """A route that takes no parameters."""
 
 
-class JobWebhookSecretSerializer(serializers.Serializer):
+class WebhookSecretSerializer(serializers.Serializer):
     object = serializers.CharField(default="webhook_secret")
     livemode = serializers.BooleanField()
     secret = serializers.CharField(

@@ -31,9 +31,6 @@ def signature(*, secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-# Deliveries
-
-
 def _retry_wait(attempts: int) -> float:
     """The wait after the `attempts`-th failed attempt; the schedule's last one repeats."""
     schedule = settings.BTRO_WEBHOOK_RETRY_SCHEDULE

@@ -26,9 +26,6 @@ def signing_secret_new() -> str:
     return "whsec_" + new_id(32)
 
 
-# Endpoints
-
-
 def _check_url(url: str) -> str:
     url = (url or "").strip()
     if len(url) > 2048:

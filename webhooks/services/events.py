@@ -18,8 +18,6 @@ from .endpoints import ALL_EVENTS, EVENT_TYPES, new_id
 
 EVENT_DAYS = 30  # events are listed, then deleted, after this many days
 
-# Events: the outbox
-
 
 def _matching(event: Event, *, only: WebhookEndpoint | None = None) -> list[WebhookEndpoint]:
     if only is not None:

@@ -6,9 +6,10 @@ PORT ?= 8000
 
 .PHONY: run test test-fast install neural models lint format migrate worker scheduler
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The S3 extras too: the tests run the storage on a SeaweedFS of their own.
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-s3.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -r requirements-s3.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -48,6 +49,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	cd clients/python && ../../$(VENV)/bin/mypy  # the SDK, strict (its pyproject.toml)
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -181,7 +181,9 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
     log = OUT / f"{broker}-{repeat}.log"
     log.write_text("")
     dramatiq_broker = dramatiq.get_broker()
-    for queue in ("jobs", "maintenance"):
+    from jobs.engines import SEPARATION_QUEUES
+
+    for queue in (*SEPARATION_QUEUES, "maintenance"):
         dramatiq_broker.declare_queue(queue)
     dramatiq_broker.flush_all()
 

@@ -158,7 +158,11 @@ def bench_env(broker_url: str, args: argparse.Namespace) -> dict[str, str]:
 class WebhookFleet(Fleet):
     """Job workers (jobs, maintenance), webhook workers (webhooks) and the scheduler."""
 
-    QUEUES = {"a": ["jobs", "maintenance"], "b": ["jobs", "maintenance"], "w": ["webhooks"]}
+    QUEUES = {
+        "a": ["separate.dsp", "maintenance"],
+        "b": ["separate.dsp", "maintenance"],
+        "w": ["webhooks"],
+    }
 
     def spawn(self, name: str) -> None:
         if name == "scheduler":

@@ -116,11 +116,21 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 # Storage: local files by default, an S3-compatible bucket when one is named.
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
+AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default=None)
+AWS_DEFAULT_ACL = None
+AWS_QUERYSTRING_AUTH = True
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+# A stem download answers a redirect to a URL signed for this long: bytes skip the web tier.
+AWS_QUERYSTRING_EXPIRE = env.int("BTRO_DOWNLOAD_URL_SECONDS", default=300)
+# Files past this size are written in parts of this size, each retried on its own.
+BTRO_S3_MULTIPART_BYTES = env.int("BTRO_S3_MULTIPART_MB", default=16) * 1024 * 1024
 if AWS_STORAGE_BUCKET_NAME:
-    AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
-    AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default=None)
-    AWS_DEFAULT_ACL = None
-    AWS_QUERYSTRING_AUTH = True
+    from boto3.s3.transfer import TransferConfig
+
+    AWS_S3_TRANSFER_CONFIG = TransferConfig(
+        multipart_threshold=BTRO_S3_MULTIPART_BYTES, multipart_chunksize=BTRO_S3_MULTIPART_BYTES
+    )
     _media_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
 else:
     _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
@@ -146,6 +156,10 @@ BTRO_MAX_DECODED_SAMPLES = env.int("BTRO_MAX_DECODED_SAMPLES", default=20 * 60 *
 # 0: by engine (jobs.engines.engine_memory_mb): 3 GB for dsp, 8 GB for demucs, which holds a
 # track's whole output (about 3 GB measured for 10 minutes of full-size htdemucs on CPU).
 BTRO_SEPARATION_MEMORY_MB = env.int("BTRO_SEPARATION_MEMORY_MB", default=0)
+# Input by URL (file_url): the worker fetches it, refusing loopback, private, link-local and
+# metadata addresses unless ALLOW_PRIVATE (tests, laptops); the whole fetch has a time limit.
+BTRO_FETCH_ALLOW_PRIVATE = env.bool("BTRO_FETCH_ALLOW_PRIVATE", default=False)
+BTRO_FETCH_TIME_LIMIT_SECONDS = env.float("BTRO_FETCH_TIME_LIMIT_SECONDS", default=300)
 
 # Jobs
 BTRO_RESULT_TTL_SECONDS = env.int("BTRO_RESULT_TTL_SECONDS", default=3600)
@@ -157,6 +171,8 @@ BTRO_JOB_TIME_LIMIT_SECONDS = env.int("BTRO_JOB_TIME_LIMIT_SECONDS", default=30 
 BTRO_JOB_MAX_ATTEMPTS = env.int("BTRO_JOB_MAX_ATTEMPTS", default=3)
 # A running job's worker reports every 5 s; silence past STALE means it died.
 BTRO_STALE_JOB_SECONDS = env.int("BTRO_STALE_JOB_SECONDS", default=30)
+# How often a running job's worker checks that the job was not canceled (a read, no write).
+BTRO_CANCEL_CHECK_SECONDS = env.float("BTRO_CANCEL_CHECK_SECONDS", default=1.0)
 # A queued job no worker has taken for this long may have lost its message: send another.
 # (45 s keeps recovery from a broker that lost its messages under a minute; a job waiting
 # longer in a long queue gets a duplicate message, which its claim makes harmless.)
@@ -181,6 +197,9 @@ BTRO_WEBHOOK_RESEND_SECONDS = env.int("BTRO_WEBHOOK_RESEND_SECONDS", default=30)
 BTRO_ENGINE = env("BTRO_ENGINE", default="dsp")
 BTRO_ENGINE_BY_TIER = env.dict("BTRO_ENGINE_BY_TIER", default={})
 BTRO_MODEL_DIR = env("BTRO_MODEL_DIR", default=str(VAR_DIR / "models"))
+# A machine that runs no demucs job (a CPU worker on separate.dsp, the web tier) may silence
+# the checkpoint checks: SILENCED_SYSTEM_CHECKS=btro.E001,btro.E002.
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 BTRO_DEMUCS = {
     "device": env("BTRO_DEMUCS_DEVICE", default=""),
     "threads": env.int("BTRO_DEMUCS_THREADS", default=0),
@@ -204,6 +223,7 @@ BTRO_FREE_CREDITS = env.int("BTRO_FREE_CREDITS", default=100)
 BTRO_RATE_POLL = env("BTRO_RATE_POLL", default="4/6s")
 BTRO_RATE_READ = env("BTRO_RATE_READ", default="600/m")
 BTRO_RATE_CREATE = env("BTRO_RATE_CREATE", default="60/m")
+BTRO_RATE_WRITE = env("BTRO_RATE_WRITE", default="120/m")  # cancel, delete
 RATELIMIT_USE_CACHE = "default"
 
 # Broker: embedded (in-process worker) unless BROKER_URL names Redis or RabbitMQ.
@@ -254,6 +274,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # A job's `type` and an event's `type` are two choice sets: each its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "webhooks.services.EVENT_TYPES",
+        "JobTypeEnum": "jobs.models.JOB_TYPES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "btro.errors.openapi.openapi_error_responses",
@@ -335,3 +360,11 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+if AWS_STORAGE_BUCKET_NAME:
+    # The job page's players and waveforms follow a stem's redirect to the bucket.
+    from urllib.parse import urlsplit
+
+    _bucket = urlsplit(AWS_S3_ENDPOINT_URL or "https://*.amazonaws.com")
+    _bucket_origin = f"{_bucket.scheme}://{_bucket.netloc}"
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["media-src"] = ["'self'", _bucket_origin]
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["connect-src"] = ["'self'", _bucket_origin]

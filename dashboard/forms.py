@@ -13,6 +13,7 @@ from accounts.services import ROLL_GRACE
 from jobs.models import Job
 from jobs.separation import TIERS
 from jobs.separation.audio import FORMATS
+from jobs.services.metadata import METADATA_MAX_KEY_LENGTH, METADATA_MAX_VALUE_LENGTH
 from webhooks.services import EVENT_TYPES
 
 LOGIN_FAILED = "Wrong email or password."
@@ -68,6 +69,21 @@ class JobFilterForm(forms.Form):
     mode = forms.ChoiceField(choices=[("", "All modes"), *MODE_CHOICES], required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *Job.Status.choices], required=False)
     tier = forms.ChoiceField(choices=[("", "Any tier"), *TIER_CHOICES], required=False)
+    key = forms.CharField(
+        max_length=METADATA_MAX_KEY_LENGTH,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "Metadata key", "aria-label": "Metadata key"}),
+    )
+    value = forms.CharField(
+        max_length=METADATA_MAX_VALUE_LENGTH,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "Value", "aria-label": "Metadata value"}),
+    )
+
+    def metadata(self) -> tuple[str | None, str | None]:
+        """job_search's metadata key and value: a key alone matches any value."""
+        key, value = self.cleaned_data.get("key"), self.cleaned_data.get("value")
+        return key or None, (value or None) if key else None
 
     def livemode(self) -> bool | None:
         mode = self.cleaned_data.get("mode")

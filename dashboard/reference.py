@@ -18,7 +18,7 @@ FIELD_NOTES = {
         "type": 'The kind of job; "splitter" is the only one today.',
         "status": "queued, succeeded or failed. Poll until it is not queued.",
         "tier": "The processing tier chosen at creation.",
-        "filename": "The original name of the uploaded file.",
+        "filename": "The original name of the uploaded file, or the last segment of file_url.",
         "created": "Unix time (UTC) at which the job was created.",
         "completed_at": "Unix time at which it finished; null until then.",
         "expires_at": "Results are deleted at this time, 1 hour after completion; then 410.",
@@ -28,7 +28,12 @@ FIELD_NOTES = {
     },
     "JobCreate": {
         "file": "The audio (WAV, FLAC, MP3, OGG; M4A where ffmpeg is present), sent as "
-        "multipart/form-data. Checked by content, not by name.",
+        "multipart/form-data. Checked by content, not by name. Or file_url instead.",
+        "file_url": "Instead of file: an http(s) URL of the audio, which the worker downloads "
+        "(at most 3 redirects, public addresses only, the upload size limit, "
+        "BTRO_FETCH_TIME_LIMIT_SECONDS). It may come in an application/x-www-form-urlencoded "
+        "body. The job stays queued while it downloads; a download that fails ends it failed "
+        "with error.type fetch_error. Charged by the audio decoded, at the worker.",
         "tier": "basic (vocals, instrumental), pro (vocals, drums, bass, other), studio "
         "(six stems), vocal_remover (instrumental, vocals).",
         "type": "Defaults to splitter, the only supported value.",

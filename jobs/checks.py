@@ -17,7 +17,7 @@ def demucs_tiers() -> list[str]:
     return [tier for tier in TIERS if by_tier.get(tier, settings.BTRO_ENGINE) == "demucs"]
 
 
-@checks.register()
+@checks.register("models")  # the tag /readyz and `manage.py readyz` run
 def check_demucs_models(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     tiers = demucs_tiers()
     if not tiers:

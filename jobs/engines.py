@@ -9,6 +9,16 @@ def engine_name_for(tier: str) -> str:
     return settings.BTRO_ENGINE_BY_TIER.get(tier, settings.BTRO_ENGINE)
 
 
+# A queue per engine, so that GPU machines take only neural work (`rundramatiq --queues
+# separate.demucs`) and CPU machines the rest; any engine other than demucs runs on dsp's.
+SEPARATION_QUEUES = ("separate.dsp", "separate.demucs")
+
+
+def queue_for(tier: str) -> str:
+    """The queue of a tier's jobs."""
+    return "separate.demucs" if engine_name_for(tier) == "demucs" else "separate.dsp"
+
+
 # The separation process's memory budget by engine, when BTRO_SEPARATION_MEMORY_MB is 0.
 DEFAULT_MEMORY_MB = {"dsp": 3072, "demucs": 8192}
 

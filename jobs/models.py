@@ -36,8 +36,11 @@ class Job(models.Model):
     error_type = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
     result = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)  # the caller's own key/value pairs
 
     input_name = models.CharField(max_length=255, blank=True)  # the upload, in storage
+    # A file_url job's input: the worker fetches it into input_name before separating it.
+    source_url = models.CharField(max_length=2048, blank=True)
     input_bytes = models.BigIntegerField(default=0)
     duration = models.FloatField(default=0)  # seconds of audio in the upload
     cost = models.IntegerField(default=0)
@@ -47,6 +50,7 @@ class Job(models.Model):
     claim = models.CharField(max_length=32, blank=True)  # the worker run that owns the job
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     purged_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)  # DELETE /v1/jobs/:id: then 410
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -58,6 +62,9 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+JOB_TYPES = tuple(Job.Type.values)  # for the OpenAPI document's enum names (SPECTACULAR_SETTINGS)
 
 
 class IdempotencyRecord(models.Model):

@@ -58,4 +58,5 @@ def job_object(instance: Job | JobView, *, absolute: Callable[[str], str] = publ
         "progress": view.progress,
         "error": view.error,
         "result": result,
+        "metadata": job.metadata or {},
     }

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -52,11 +53,21 @@ def job_get(*, user: User, livemode: bool, job_id: str) -> Job:
     job = _owned(user=user, livemode=livemode).filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"No such job: '{job_id}'", param="id")
+    if job.deleted_at is not None:
+        raise Gone(f"Job '{job_id}' was deleted at your request, with its files.", param="id")
     if job_is_expired(job=job):
         raise Gone(
             f"Job '{job_id}' has expired: results are kept for 1 hour after completion.",
             param="id",
         )
+    return job
+
+
+def job_get_for_owner(*, user: User, job_id: str) -> Job:
+    """The user's job in either mode, expired or not (the dashboard shows both modes)."""
+    job = Job.objects.filter(user=user, pk=job_id).first()
+    if job is None:
+        raise NotFound(f"No such job: '{job_id}'", param="id")
     return job
 
 
@@ -67,15 +78,29 @@ def job_list(
     limit: int = 10,
     starting_after: str | None = None,
     ending_before: str | None = None,
+    status: str | None = None,
+    tier: str | None = None,
+    created_gte: datetime | None = None,
+    created_lt: datetime | None = None,
+    now: datetime | None = None,
 ) -> tuple[list[Job], bool]:
-    """Newest first, Stripe-style cursors; expired jobs are gone from the list too."""
-    now = timezone.now()
-    jobs = _owned(user=user, livemode=livemode).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
+    """Newest first, Stripe-style cursors over job_search's filters; expired and deleted jobs
+    are gone from the list too. A cursor is any listed job of the caller's, matching the
+    filters or not."""
+    now = now or timezone.now()
+    unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    jobs = job_search(
+        user=user,
+        livemode=livemode,
+        status=status,
+        tier=tier,
+        created_gte=created_gte,
+        created_lt=created_lt,
+        now=now,
+    ).filter(unexpired)
     cursor_id = starting_after or ending_before
     if cursor_id:
-        cursor = jobs.filter(pk=cursor_id).first()
+        cursor = _owned(user=user, livemode=livemode).filter(unexpired, pk=cursor_id).first()
         if cursor is None:
             param = "starting_after" if starting_after else "ending_before"
             raise InvalidParameter(f"No such job: '{cursor_id}'", param=param)
@@ -95,33 +120,41 @@ def job_list(
     return page, has_more
 
 
-def job_get_for_owner(*, user: User, job_id: str) -> Job:
-    """The user's job in either mode, expired or not (the dashboard shows both modes)."""
-    job = Job.objects.filter(user=user, pk=job_id).first()
-    if job is None:
-        raise NotFound(f"No such job: '{job_id}'", param="id")
-    return job
-
-
 def job_search(
     *,
     user: User,
     livemode: bool | None = None,
     status: str | None = None,
     tier: str | None = None,
+    created_gte: datetime | None = None,
+    created_lt: datetime | None = None,
+    metadata_key: str | None = None,
+    metadata_value: str | None = None,
     now: datetime | None = None,
-):
-    """The user's jobs, newest first, filtered by mode, tier and the status the API shows now.
+) -> QuerySet[Job]:
+    """The user's jobs, newest first, filtered by mode, tier, creation time, a metadata key
+    (and its value) and the status the API shows now: the API's list and the dashboard's.
 
     A test job is stored finished but reads `queued` until `completed_at`, so the status
     filter looks at `completed_at` as job_view does.
     """
     now = now or timezone.now()
-    jobs = Job.objects.filter(user=user)
+    jobs = Job.objects.filter(user=user, deleted_at__isnull=True)
     if livemode is not None:
         jobs = jobs.filter(livemode=livemode)
     if tier:
         jobs = jobs.filter(tier=tier)
+    if created_gte is not None:
+        jobs = jobs.filter(created__gte=created_gte)
+    if created_lt is not None:
+        jobs = jobs.filter(created__lt=created_lt)
+    if metadata_key:
+        # A transform, not `metadata__<key>`: a key holding `__` is a key, not a path.
+        jobs = jobs.filter(metadata__has_key=metadata_key)
+        if metadata_value is not None:
+            jobs = jobs.alias(meta=KeyTransform(metadata_key, "metadata")).filter(
+                meta=metadata_value
+            )
     finished = Q(completed_at__isnull=False, completed_at__lte=now)
     if status == Job.Status.QUEUED:
         jobs = jobs.exclude(finished)

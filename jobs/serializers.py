@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
@@ -9,10 +11,16 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from .models import Job
+from .parameters import BracketNames
 from .representation import job_object
 from .selectors import JobView
 from .separation import TIERS
 from .separation.audio import FORMATS
+from .services.metadata import (
+    METADATA_MAX_KEY_LENGTH,
+    METADATA_MAX_KEYS,
+    METADATA_MAX_VALUE_LENGTH,
+)
 
 
 class StemSerializer(serializers.Serializer):
@@ -33,6 +41,19 @@ class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+def metadata_field(help_text: str, **kwargs) -> serializers.DictField:
+    """Key/value strings; as a request field, the form's `metadata[key]=value` pairs."""
+    limits = (
+        f" At most {METADATA_MAX_KEYS} keys of up to {METADATA_MAX_KEY_LENGTH} characters, "
+        f"values of up to {METADATA_MAX_VALUE_LENGTH}."
+    )
+    return serializers.DictField(
+        child=serializers.CharField(max_length=METADATA_MAX_VALUE_LENGTH, allow_blank=True),
+        help_text=help_text + limits,
+        **kwargs,
+    )
+
+
 class JobSerializer(serializers.Serializer):
     id = serializers.CharField()
     object = serializers.CharField(default="job")
@@ -47,6 +68,7 @@ class JobSerializer(serializers.Serializer):
     progress = serializers.IntegerField(min_value=0, max_value=100)
     error = ErrorSerializer(allow_null=True)
     result = ResultSerializer(allow_null=True)
+    metadata = metadata_field("Your own key/value pairs, as set at creation or by update.")
 
     def to_representation(self, instance: Job | JobView) -> dict:
         request = self.context.get("request")
@@ -64,15 +86,28 @@ class JobListSerializer(serializers.Serializer):
     url = serializers.CharField()
 
 
+class DeletedJobSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="job")
+    deleted = serializers.BooleanField(default=True)
+
+
 @extend_schema_field(OpenApiTypes.BINARY)  # a plain FileField is documented as a URI string
 class UploadField(serializers.FileField):
     pass
 
 
-class JobCreateSerializer(serializers.Serializer):
-    """Documents the multipart form; validation happens in services.job_create."""
+class JobCreateFromUrlSerializer(serializers.Serializer):
+    """Documents the URL-encoded form, which has no file; validation happens in
+    services.job_create."""
 
-    file = UploadField(help_text="The audio file: WAV, FLAC, MP3, OGG or M4A.")
+    file_url = serializers.URLField(
+        required=False,
+        max_length=2048,
+        help_text="Instead of file: an http(s) URL of the audio, which the worker downloads "
+        "(redirects followed up to 3; the upload size limit applies). A download that fails "
+        "ends the job failed with error.type fetch_error.",
+    )
     tier = serializers.ChoiceField(choices=TIERS)
     type = serializers.ChoiceField(
         choices=Job.Type.values, required=False, default=Job.Type.SPLITTER
@@ -80,21 +115,73 @@ class JobCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=FORMATS, required=False, default="wav")
     webhook = serializers.URLField(
         required=False,
-        help_text="A URL that gets this job's events (job.succeeded or job.failed), signed "
+        help_text="A URL that gets this job's event (job.succeeded or job.failed), signed "
         "with the mode's job webhook secret (GET /v1/webhook_secret).",
+    )
+    metadata = metadata_field(
+        "Your own key/value pairs, sent as metadata[key]=value.", required=False
     )
 
 
-class JobListQuerySerializer(serializers.Serializer):
+class JobCreateSerializer(JobCreateFromUrlSerializer):
+    """Documents the multipart form and declares the fields of both (jobs.parameters):
+    exactly one of file and file_url."""
+
+    file = UploadField(
+        required=False, help_text="The audio file: WAV, FLAC, MP3, OGG or M4A. Or file_url."
+    )
+
+
+class JobUpdateSerializer(serializers.Serializer):
+    """POST /v1/jobs/:id changes metadata only."""
+
+    metadata = metadata_field(
+        "metadata[key]=value sets a key, metadata[key]= (empty) removes it, and metadata= "
+        "(empty) removes them all; the other keys are kept.",
+        required=False,
+    )
+
+
+# Unix seconds from 1970 to the end of year 9999, the range a database datetime holds.
+LAST_TIMESTAMP = 253402300799
+
+
+def _moment(seconds: int) -> datetime:
+    return datetime.fromtimestamp(min(seconds, LAST_TIMESTAMP), UTC)
+
+
+class JobListQuerySerializer(BracketNames):
     limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=10)
     starting_after = serializers.CharField(required=False)
     ending_before = serializers.CharField(required=False)
+    status = serializers.ChoiceField(
+        choices=Job.Status.values, required=False, help_text="Only jobs showing this status now."
+    )
+    tier = serializers.ChoiceField(choices=TIERS, required=False)
+    created__gte = serializers.IntegerField(
+        min_value=0,
+        max_value=LAST_TIMESTAMP,
+        required=False,
+        help_text="Only jobs created at or after this Unix time (seconds).",
+    )
+    created__lte = serializers.IntegerField(
+        min_value=0,
+        max_value=LAST_TIMESTAMP,
+        required=False,
+        help_text="Only jobs created at or before this Unix time (seconds).",
+    )
 
     def validate(self, attrs: dict) -> dict:
+        """The arguments of selectors.job_list."""
         if attrs.get("starting_after") and attrs.get("ending_before"):
             raise serializers.ValidationError(
                 {"ending_before": "Use starting_after or ending_before, not both."}
             )
+        gte, lte = attrs.pop("created__gte", None), attrs.pop("created__lte", None)
+        if gte is not None:
+            attrs["created_gte"] = _moment(gte)
+        if lte is not None:  # `created` shows whole seconds: all of that second is in
+            attrs["created_lt"] = _moment(lte + 1)
         return attrs
 
 
@@ -108,8 +195,6 @@ class BalanceSerializer(serializers.Serializer):
     unit = serializers.CharField(default="credits per started minute of audio")
 
 
-# Unix seconds from 1970 to the end of year 9999, the range a database datetime holds.
-LAST_TIMESTAMP = 253402300799
 USAGE_MAX_DAYS = 366
 
 

@@ -4,10 +4,11 @@ import dramatiq
 from django.conf import settings
 
 from . import services
+from .engines import SEPARATION_QUEUES
 
 
 @dramatiq.actor(
-    queue_name="jobs",
+    queue_name=SEPARATION_QUEUES[0],
     max_retries=settings.BTRO_JOB_MAX_ATTEMPTS,
     min_backoff=1_000,
     max_backoff=30_000,
@@ -16,6 +17,12 @@ from . import services
 )
 def run_job(job_id: str) -> None:
     services.job_run(job_id=job_id)
+
+
+# Its messages go to the queue of the job's engine (services.state._enqueue): every process
+# declares them all, so a worker started with `--queues` finds the one it names.
+for _queue in SEPARATION_QUEUES:
+    run_job.broker.declare_queue(_queue)
 
 
 @dramatiq.actor(queue_name="maintenance", max_retries=0, time_limit=600_000)

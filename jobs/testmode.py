@@ -17,9 +17,9 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from .models import Job
+from .paths import result_name
 from .samples import SAMPLE_DIR
 from .separation import TIER_STEMS
-from .services.state import result_name
 
 
 def sample_path(stem: str) -> Path:
@@ -61,6 +61,22 @@ def open_stem(job: Job, stem: str) -> IO[bytes]:
     if job.livemode:
         return default_storage.open(result_name(job, stem), "rb")
     return open(sample_path(stem), "rb")
+
+
+def stem_signed_url(job: Job, stem: str, *, content_type: str, disposition: str) -> str | None:
+    """A short-lived signed URL of a live job's stem in remote storage (S3), for the client
+    to fetch it there; None where the bytes are served here (local files, the samples)."""
+    name = result_name(job, stem)
+    if not job.livemode:
+        return None
+    try:
+        default_storage.path(name)
+        return None
+    except NotImplementedError:  # no local path: a bucket, whose url() signs
+        pass
+    remote: Any = default_storage  # django-storages' S3Storage.url takes response overrides
+    params = {"ResponseContentType": content_type, "ResponseContentDisposition": disposition}
+    return str(remote.url(name, parameters=params))
 
 
 def stem_size(job: Job, stem: str) -> int:

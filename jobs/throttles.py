@@ -50,6 +50,14 @@ class CreateThrottle(KeyThrottle):
     message = "Too many jobs created with this API key. Create the next in {wait} s."
 
 
+class WriteThrottle(KeyThrottle):
+    """Changes to an existing job: update, cancel, delete."""
+
+    group = "write"
+    rate_setting = "BTRO_RATE_WRITE"
+    message = "Too many changes to jobs with this API key. Try again in {wait} s."
+
+
 class ReadThrottle(KeyThrottle):
     group = "read"
     rate_setting = "BTRO_RATE_READ"
@@ -66,12 +74,10 @@ class PollThrottle(KeyThrottle):
         return f"{request.auth.pk}:{view.kwargs.get('pk', '')}"
 
 
+# A viewset base: the throttles of `throttles_by_action`, the longest wait's message. An
+# action without an entry gets the read throttle, never none. (A comment: drf-spectacular
+# would make a docstring here the description of every operation.)
 class ThrottledByAction(APIView):
-    """A viewset base: the throttles of `throttles_by_action`, the longest wait's message.
-
-    An action without an entry gets the read throttle, never none.
-    """
-
     action: str  # set by ViewSetMixin (None for a method without an action)
     throttles_by_action: ClassVar[dict[str, list[type[KeyThrottle]]]] = {}
     default_throttles: ClassVar[list[type[KeyThrottle]]] = [ReadThrottle]

@@ -37,7 +37,7 @@ def _declared_length(request: HttpRequest) -> int | None:
 
 
 def check_body_framing(request: HttpRequest) -> None:
-    """A body the API can read: a Content-Length of digits, and multipart/form-data."""
+    """A body the API can read: a Content-Length of digits, and a Content-Type."""
     if request.META.get("HTTP_TRANSFER_ENCODING", "identity").strip().lower() != "identity":
         # WSGI servers hand Django a chunked body without a length, which reads as empty.
         raise LengthRequired(
@@ -51,7 +51,7 @@ def check_body_framing(request: HttpRequest) -> None:
             f"'{request.META['CONTENT_LENGTH'][:40]}'."
         )
     if length and not request.content_type:
-        raise UnsupportedMediaType("")
+        raise UnsupportedMediaType("", "multipart/form-data or application/x-www-form-urlencoded")
 
 
 def limit_upload_size(request: HttpRequest) -> None:

@@ -6,16 +6,23 @@ import hmac
 import io
 import re
 
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 
-from btro.errors import Gone, MethodNotAllowed, NotFound, RangeNotSatisfiable
+from btro.errors import ApiError, Gone, MethodNotAllowed, NotFound, RangeNotSatisfiable
 from btro.errors.handlers import error_response
 
 from . import testmode
 from .models import Job
+from .parameters import refuse_unknown
 from .selectors import job_is_expired, job_view
 from .separation.audio import CONTENT_TYPES
 
@@ -62,24 +69,35 @@ def download(request: HttpRequest, job_id: str, token: str, filename: str) -> Ht
 
 
 def _download(request: HttpRequest, job_id: str, token: str, filename: str) -> HttpResponseBase:
+    try:
+        refuse_unknown(request.GET, None)  # a stem URL takes no query parameter, as all of /v1
+    except ApiError as err:
+        return error_response(request, err)
     stem, _, ext = filename.rpartition(".")
     job = Job.objects.filter(pk=job_id).first()
     if job is None or not hmac.compare_digest(job.download_token.encode(), token.encode()):
         return _not_found(request)
+    if job.deleted_at is not None:
+        return error_response(request, Gone("This result was deleted with its job."))
     if job_is_expired(job=job):
         return error_response(request, Gone("This result has expired and was deleted."))
     result = job_view(job=job).result
     if not result or stem not in result["stems"] or ext != result["format"]:
         return _not_found(request)
-    size = testmode.stem_size(job, stem)
     base = job.filename.rsplit(".", 1)[0] or "track"
+    disposition = content_disposition_header(True, f"{base}-{stem}.{ext}") or "attachment"
+    content_type = CONTENT_TYPES.get(ext, "application/octet-stream")
+    signed = testmode.stem_signed_url(job, stem, content_type=content_type, disposition=disposition)
+    if signed:  # stems in a bucket: the client fetches them there, never through this process
+        redirect = HttpResponseRedirect(signed)
+        redirect["Cache-Control"] = "no-store"  # the signature expires; ask here again
+        return redirect
+    size = testmode.stem_size(job, stem)
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition_header(True, f"{base}-{stem}.{ext}")
-        or "attachment",
+        "Content-Disposition": disposition,
         "Cache-Control": "private, max-age=3600",
     }
-    content_type = CONTENT_TYPES.get(ext, "application/octet-stream")
     match = _RANGE_RE.match(request.headers.get("Range", ""))
     if not match or not any(match.groups()):
         whole = FileResponse(_open(request, job, stem), content_type=content_type)

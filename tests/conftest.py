@@ -113,6 +113,14 @@ def worker(settings):
     broker.flush_all()
 
 
+def run_all(broker) -> None:
+    """Wait until the in-process worker has run every job message, retries included."""
+    from jobs.engines import SEPARATION_QUEUES
+
+    for queue in SEPARATION_QUEUES:  # a retry stays on its message's queue
+        broker.join(queue, fail_fast=False, timeout=60_000)
+
+
 def stored_job(user, *, tier, seconds, days_ago=0, status="succeeded", livemode=True):
     """A finished job written straight to the database, for the usage figures."""
     from datetime import timedelta
@@ -149,3 +157,55 @@ def flaky_results_storage(monkeypatch):
 
     monkeypatch.setattr(FileSystemStorage, "save", flaky_save)
     return failures
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One SeaweedFS server (S3 API) for the session, started on first use."""
+    from tests.services import seaweedfs
+
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+class S3Bucket:
+    """A fresh bucket on the session's SeaweedFS that default_storage writes to."""
+
+    def __init__(self, server, name: str) -> None:
+        self.server, self.name = server, name
+        self.client = server.client()
+        self.client.create_bucket(Bucket=name)
+
+    def keys(self) -> list[str]:
+        listing = self.client.list_objects_v2(Bucket=self.name)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+    def point(self, settings, endpoint: str | None = None) -> None:
+        """Make default_storage this bucket, reached at `endpoint` (the server's by default),
+        configured as settings.py configures a named bucket."""
+        from boto3.s3.transfer import TransferConfig
+
+        for name, value in self.server.env(self.name).items():
+            setattr(settings, name, value)
+        settings.AWS_S3_ENDPOINT_URL = endpoint or self.server.endpoint
+        part = settings.BTRO_S3_MULTIPART_BYTES
+        settings.AWS_S3_TRANSFER_CONFIG = TransferConfig(
+            multipart_threshold=part, multipart_chunksize=part
+        )
+        # Last: a change of STORAGES is what makes Django build default_storage anew.
+        s3 = {"BACKEND": "storages.backends.s3.S3Storage"}
+        settings.STORAGES = {**settings.STORAGES, "default": s3}
+
+
+@pytest.fixture
+def s3_storage(settings, s3_server, request):
+    """default_storage on a bucket of this test's own, on the session's SeaweedFS."""
+    import re
+
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[-40:].strip("-")
+    bucket = S3Bucket(s3_server, f"t-{name}-{os.getpid()}")
+    bucket.point(settings)
+    return bucket

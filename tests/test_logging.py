@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.core.signals import got_request_exception
 
-from tests.conftest import client_for, upload, wav_bytes
+from tests.conftest import client_for, run_all, upload, wav_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = ("EMAIL_", "LOG_", "SENTRY_", "DJANGO_SETTINGS_MODULE")
@@ -164,7 +164,7 @@ def test_a_jobs_worker_log_lines_carry_its_job_id_even_from_the_separation_child
     for tier in ("pro", "studio"):  # the fake engine fails on studio with a bug of its own
         data = {"file": upload(data=wav_bytes(1.0)), "tier": tier}
         jobs[tier] = live_api.post("/v1/jobs", data, format="multipart").json()["id"]
-    chatty_worker.join("jobs", fail_fast=False, timeout=60_000)
+    run_all(chatty_worker)
     assert live_api.get(f"/v1/jobs/{jobs['pro']}").json()["status"] == "succeeded"
     records = [json.loads(line) for line in output.getvalue().splitlines()]
     for job_id in jobs.values():

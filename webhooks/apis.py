@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import parsers, status, viewsets
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs.apis import api_key
 from jobs.idempotency import idempotent
-from jobs.throttles import CreateThrottle, ReadThrottle, ThrottledByAction
-from jobs.uploads import check_body_framing
+from jobs.parameters import ApiViewSet, accepts
+from jobs.throttles import ReadThrottle, WriteThrottle
 
 from . import selectors, services
 from .serializers import (
@@ -20,7 +20,6 @@ from .serializers import (
     EventListQuerySerializer,
     EventListSerializer,
     EventSerializer,
-    NoParametersSerializer,
     WebhookEndpointCreateSerializer,
     WebhookEndpointDeletedSerializer,
     WebhookEndpointListSerializer,
@@ -31,7 +30,6 @@ from .serializers import (
 )
 
 ID = OpenApiParameter("id", str, OpenApiParameter.PATH)
-FORMS = ["application/x-www-form-urlencoded", "multipart/form-data", "application/json"]
 
 
 def _parsed(serializer_class: type, data: Any) -> dict:
@@ -40,29 +38,20 @@ def _parsed(serializer_class: type, data: Any) -> dict:
     return serializer.validated_data
 
 
-class WebhookEndpointViewSet(ThrottledByAction, viewsets.ViewSet):
-    parser_classes = [parsers.FormParser, parsers.MultiPartParser, parsers.JSONParser]
+class WebhookEndpointViewSet(ApiViewSet):
     throttles_by_action = {
-        "create": [CreateThrottle],
-        "update": [CreateThrottle],
-        "destroy": [CreateThrottle],
-        "roll_secret": [CreateThrottle],
+        "create": [WriteThrottle],
+        "update": [WriteThrottle],
+        "destroy": [WriteThrottle],
+        "roll_secret": [WriteThrottle],
     }
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        if request.method == "POST":
-            check_body_framing(request._request)
 
     def _endpoint(self, request: Request, pk: str):
         key = api_key(request)
         return selectors.endpoint_get(user=key.user, livemode=key.livemode, endpoint_id=pk)
 
-    @extend_schema(
-        parameters=[EndpointListQuerySerializer],
-        responses=WebhookEndpointListSerializer,
-        summary="List webhook endpoints",
-    )
+    @extend_schema(responses=WebhookEndpointListSerializer, summary="List webhook endpoints")
+    @accepts(query=EndpointListQuerySerializer)
     def list(self, request: Request) -> Response:
         query = _parsed(EndpointListQuerySerializer, request.query_params)
         key = api_key(request)
@@ -77,12 +66,12 @@ class WebhookEndpointViewSet(ThrottledByAction, viewsets.ViewSet):
         )
 
     @extend_schema(
-        request={media: WebhookEndpointCreateSerializer for media in FORMS},
         responses={201: WebhookEndpointSerializer},
         summary="Create a webhook endpoint",
         description="The answer holds the signing secret (whsec_…): it is shown only here "
         "and when the secret is rolled.",
     )
+    @accepts(body=WebhookEndpointCreateSerializer)
     @idempotent
     def create(self, request: Request) -> Response:
         data = _parsed(WebhookEndpointCreateSerializer, request.data)
@@ -94,16 +83,17 @@ class WebhookEndpointViewSet(ThrottledByAction, viewsets.ViewSet):
     @extend_schema(
         parameters=[ID], responses=WebhookEndpointSerializer, summary="Retrieve an endpoint"
     )
+    @accepts()
     def retrieve(self, request: Request, pk: str) -> Response:
-        _parsed(NoParametersSerializer, request.query_params)
         return Response(WebhookEndpointSerializer(self._endpoint(request, pk)).data)
 
     @extend_schema(
         parameters=[ID],
-        request={media: WebhookEndpointUpdateSerializer for media in FORMS},
         responses=WebhookEndpointSerializer,
         summary="Update a webhook endpoint",
+        operation_id="webhook_endpoints_update",
     )
+    @accepts(body=WebhookEndpointUpdateSerializer)
     @idempotent
     def update(self, request: Request, pk: str) -> Response:
         endpoint = self._endpoint(request, pk)
@@ -116,6 +106,7 @@ class WebhookEndpointViewSet(ThrottledByAction, viewsets.ViewSet):
         responses=WebhookEndpointDeletedSerializer,
         summary="Delete a webhook endpoint",
     )
+    @accepts()
     def destroy(self, request: Request, pk: str) -> Response:
         endpoint = self._endpoint(request, pk)
         services.endpoint_delete(endpoint=endpoint)
@@ -123,29 +114,28 @@ class WebhookEndpointViewSet(ThrottledByAction, viewsets.ViewSet):
 
     @extend_schema(
         parameters=[ID],
-        request={media: NoParametersSerializer for media in FORMS},
         responses=WebhookEndpointSerializer,
         summary="Roll an endpoint's signing secret",
         description="A new whsec_… secret signs every delivery from now on; the answer is "
         "the only place it is shown.",
     )
+    @accepts()
     @idempotent
     def roll_secret(self, request: Request, pk: str) -> Response:
         endpoint = self._endpoint(request, pk)
-        _parsed(NoParametersSerializer, request.data)
         endpoint = services.endpoint_roll_secret(endpoint=endpoint)
         return Response(WebhookEndpointSerializer(endpoint, context={"reveal_secret": True}).data)
 
 
-class EventViewSet(ThrottledByAction, viewsets.ViewSet):
+class EventViewSet(ApiViewSet):
     throttles_by_action = {"list": [ReadThrottle], "retrieve": [ReadThrottle]}
 
     @extend_schema(
-        parameters=[EventListQuerySerializer],
         responses=EventListSerializer,
         summary="List events",
         description="The last 30 days of the key's mode, newest first.",
     )
+    @accepts(query=EventListQuerySerializer)
     def list(self, request: Request) -> Response:
         query = _parsed(EventListQuerySerializer, request.query_params)
         key = api_key(request)
@@ -160,16 +150,16 @@ class EventViewSet(ThrottledByAction, viewsets.ViewSet):
         )
 
     @extend_schema(parameters=[ID], responses=EventSerializer, summary="Retrieve an event")
+    @accepts()
     def retrieve(self, request: Request, pk: str) -> Response:
-        _parsed(NoParametersSerializer, request.query_params)
         key = api_key(request)
         event = selectors.event_get(user=key.user, livemode=key.livemode, event_id=pk)
         return Response(EventSerializer(event).data)
 
     @extend_schema(responses=WebhookSecretSerializer, summary="Retrieve the job webhook secret")
+    @accepts()
     def job_secret(self, request: Request) -> Response:
         """The secret that signs deliveries to the `webhook` URL given to POST /v1/jobs."""
-        _parsed(NoParametersSerializer, request.query_params)
         key = api_key(request)
         secret = services.job_webhook_secret(user=key.user, livemode=key.livemode)
         return Response({"object": "webhook_secret", "livemode": key.livemode, "secret": secret})

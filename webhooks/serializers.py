@@ -18,8 +18,8 @@ LIST_FIELDS = ("enabled_events",)
 
 
 def form_input(data: Any) -> Any:
-    """A form body as a plain dict, Stripe's `enabled_events[]=…` and repeated
-    `enabled_events=…` both read as one list; a JSON body as it is."""
+    """A form as a plain dict, Stripe's `enabled_events[]=…` and a repeated
+    `enabled_events=…` both read as one list."""
     if not isinstance(data, QueryDict):
         return data
     plain: dict[str, Any] = {}
@@ -138,10 +138,6 @@ class WebhookEndpointUpdateSerializer(serializers.Serializer):
     disabled = serializers.BooleanField(
         required=False, help_text="true stops deliveries; false enables the endpoint again."
     )
-
-
-class NoParametersSerializer(serializers.Serializer):
-    """A route that takes no parameters."""
 
 
 class WebhookSecretSerializer(serializers.Serializer):

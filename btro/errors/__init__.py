@@ -29,11 +29,18 @@ class ApiError(Exception):
 
 class InvalidParameter(ApiError):
     type = "invalid_parameter"
-    when = "A parameter is missing (e.g. file) or invalid (e.g. tier), or the body is malformed."
+    when = (
+        "A parameter is missing (e.g. file), unknown (e.g. tierr) or invalid (e.g. tier), "
+        "or the body is malformed."
+    )
 
 
 class BadRequest(ApiError):
     when = "The request itself is unreadable (e.g. a header holding a NUL byte)."
+
+
+class JobEnded(ApiError):
+    when = "The job has already ended (succeeded, or failed other than canceled): no cancel."
 
 
 class IdempotencyMismatch(ApiError):
@@ -81,7 +88,7 @@ class IdempotencyInProgress(ApiError):
 
 class Gone(ApiError):
     status = 410
-    when = "The job's results have expired."
+    when = "The job's results have expired, or the job was deleted."
 
 
 class LengthRequired(ApiError):
@@ -104,7 +111,7 @@ class UploadTooLarge(PayloadTooLarge):
 
 class UnsupportedMediaType(ApiError):
     status = 415
-    when = "The body is not multipart/form-data."
+    when = "The body is neither multipart/form-data nor application/x-www-form-urlencoded."
 
     def __init__(self, content_type: str, accepted: str = "multipart/form-data") -> None:
         got = f"Content-Type '{content_type}'" if content_type else "no Content-Type"
@@ -140,6 +147,7 @@ class ServerError(ApiError):
 CATALOGUE: tuple[type[ApiError], ...] = (
     InvalidParameter,
     BadRequest,
+    JobEnded,
     IdempotencyMismatch,
     AuthenticationError,
     PaymentRequired,

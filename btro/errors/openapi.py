@@ -9,9 +9,10 @@ from . import CATALOGUE, described
 # The error statuses each kind of operation can answer; their meaning is the catalogue's.
 STATUSES = {
     "list": (400, 401, 406, 429),
-    "retrieve": (401, 404, 406, 410, 429),
+    "retrieve": (400, 401, 404, 406, 410, 429),  # 400: an unknown query parameter
     "post": (400, 401, 402, 406, 409, 411, 413, 415, 429),
-    "delete": (401, 404, 406, 429),
+    "action": (400, 401, 404, 406, 409, 410, 411, 413, 415, 429),  # a POST on one job
+    "delete": (401, 404, 406, 410, 429),
 }
 ERROR_SCHEMA = {
     "type": "object",
@@ -48,11 +49,14 @@ def openapi_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, 
         for method, operation in operations.items():
             if method not in ("get", "post", "delete") or not path.startswith("/v1/"):
                 continue
-            kind = method if method != "get" else "retrieve" if "{" in path else "list"
-            statuses = STATUSES[kind]
-            if method == "post" and "{" in path:  # an action on one object: it may not exist
-                statuses = (*statuses, 404)
+            if method == "post":
+                kind = "action" if "{" in path else "post"
+            else:
+                kind = "delete" if method == "delete" else "retrieve" if "{" in path else "list"
             responses = operation.setdefault("responses", {})
+            statuses = STATUSES[kind]
+            if kind == "post" and "{" in path:  # a POST on one job: it may be gone too
+                statuses = tuple(sorted({*statuses, 404, 410}))
             for status in statuses:
                 headers = {"Request-Id": REQUEST_ID}
                 if status == 429:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -18,7 +19,7 @@ from btro.errors import ApiError, NotFound, PayloadTooLarge
 from jobs.models import Job
 from jobs.selectors import job_get_for_owner, job_is_expired, job_search, job_view
 from jobs.serializers import JobSerializer
-from jobs.services import job_create
+from jobs.services import job_cancel, job_create, job_delete
 from jobs.uploads import limit_upload_size
 
 from ..forms import JobFilterForm, TryItForm
@@ -53,11 +54,14 @@ def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = JobFilterForm(request.GET)
     filters = form.cleaned_data if form.is_valid() else {}
     now = timezone.now()
+    key, value = form.metadata() if filters else (None, None)
     jobs = job_search(
         user=request.user,
         livemode=form.livemode() if filters else None,
         status=filters.get("status") or None,
         tier=filters.get("tier") or None,
+        metadata_key=key,
+        metadata_value=value,
         now=now,
     )
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
@@ -76,7 +80,7 @@ def job_detail(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
     body = JobSerializer(view, context={"request": request}).data
     expired = job_is_expired(job=job, now=now)
     stems = []
-    if body["result"] and not expired:
+    if body["result"] and not expired and not job.deleted_at:
         stems = [
             {
                 "name": name,
@@ -92,11 +96,38 @@ def job_detail(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
         "view": view,
         "expired": expired,
         "stems": stems,
+        "metadata": sorted((job.metadata or {}).items()),
         "job_json": json.dumps(body, indent=2),
         "curl": curl_retrieve(request, job_id=job.id),
         "finished": view.status != Job.Status.QUEUED,
     }
     return render(request, "dashboard/job.html", context)
+
+
+@login_required
+def job_cancel_confirm(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
+    """GET asks for confirmation; POST cancels, as POST /v1/jobs/:id/cancel does."""
+    job = _job_or_404(request, job_id)
+    if request.method == "POST":
+        try:
+            job_cancel(job=job)
+            messages.success(request, "Canceled. Its credits were refunded.")
+        except ApiError as err:
+            messages.error(request, err.message)
+        return redirect("dashboard:job", job_id=job.id)
+    return render(request, "dashboard/job_confirm.html", {"job": job, "action": "cancel"})
+
+
+@login_required
+def job_delete_confirm(request: AuthenticatedHttpRequest, job_id: str) -> HttpResponse:
+    """GET asks for confirmation; POST deletes, as DELETE /v1/jobs/:id does."""
+    job = _job_or_404(request, job_id)
+    if request.method == "POST":
+        if job.deleted_at is None:
+            job_delete(job=job)
+        messages.success(request, f"Deleted {job.filename} ({job.id}) and its files.")
+        return redirect("dashboard:jobs")
+    return render(request, "dashboard/job_confirm.html", {"job": job, "action": "delete"})
 
 
 @login_required

@@ -234,7 +234,8 @@ def _decode_sndfile(
             try:
                 while True:
                     got = f.read(_BLOCK, dtype="float32", always_2d=True, out=block)
-                    sink.write(got)
+                    if len(got):  # a length of whole blocks ends with an empty read
+                        sink.write(got)
                     if len(got) < _BLOCK:
                         break
             except BaseException:

@@ -221,6 +221,11 @@ class SeparationProcess:
         self._process, self._conn = process, parent
         return process, parent
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (None before the first task)."""
+        return self._process.pid if self._process is not None else None
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.kill()
@@ -234,8 +239,11 @@ class SeparationProcess:
         timeout: float,
         on_progress: Callable[[float | None], None] = lambda p: None,
         on_decoded: Callable[[Decoded], None] = lambda decoded: None,
+        beat_seconds: float | None = None,
     ) -> Outcome:
-        """Run `task` in the child; `on_progress(None)` is a heartbeat while nothing is said.
+        """Run `task` in the child; `on_progress(None)` is a heartbeat, every `beat_seconds`
+        (HEARTBEAT_SECONDS by default) while nothing is said. If `on_progress` raises, the
+        child is killed at once.
 
         `on_decoded` hears how much audio the file really holds before any separation; if it
         raises, the child is told to stop (it stays up for the next task) and the exception
@@ -245,7 +253,8 @@ class SeparationProcess:
         """
         process, conn = self._ensure_started()
         try:
-            answer = self._exchange(process, conn, task, timeout, on_progress, on_decoded)
+            beat = beat_seconds or HEARTBEAT_SECONDS
+            answer = self._exchange(process, conn, task, timeout, on_progress, on_decoded, beat)
         except BaseException:
             self.stop()
             raise
@@ -263,11 +272,12 @@ class SeparationProcess:
         timeout: float,
         on_progress: Callable[[float | None], None],
         on_decoded: Callable[[Decoded], None],
+        beat_seconds: float,
     ) -> Outcome | BaseException:
         """The child's answer: the outcome, its error, or the refusal of `on_decoded`."""
         conn.send(task)
         deadline = time.monotonic() + timeout
-        beat_due = time.monotonic() + HEARTBEAT_SECONDS  # the child's log lines don't postpone it
+        beat_due = time.monotonic() + beat_seconds  # the child's log lines don't postpone it
         refusal: BaseException | None = None
         while True:
             now = time.monotonic()
@@ -285,7 +295,7 @@ class SeparationProcess:
                 message = _CRASHED
             if message is None or message[0] == "log":
                 if time.monotonic() >= beat_due:
-                    beat_due = time.monotonic() + HEARTBEAT_SECONDS
+                    beat_due = time.monotonic() + beat_seconds
                     on_progress(None)
                 continue
             kind = message[0]

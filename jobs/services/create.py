@@ -8,7 +8,9 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -17,7 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import credit_balance
 from accounts.services import InsufficientCredits, credit_charge
+from btro import outbound
 from btro.errors import InvalidParameter, PaymentRequired, UploadTooLarge
 from webhooks.services import job_webhook_check, job_webhook_set
 
@@ -27,6 +31,7 @@ from ..models import Job
 from ..separation import TIER_STEMS, TIERS, AudioError
 from ..separation.audio import FORMATS, AudioInfo, probe
 from .events import job_event_record
+from .metadata import metadata_checked
 from .state import enqueue_on_commit
 
 
@@ -35,9 +40,7 @@ def job_cost(*, tier: str, duration: float) -> int:
     return settings.BTRO_CREDITS_PER_MINUTE[tier] * max(1, math.ceil(duration / 60))
 
 
-def _validate(
-    *, upload: UploadedFile | None, tier: str | None, type: str, format: str
-) -> tuple[UploadedFile, str]:
+def _validate(*, tier: str | None, type: str, format: str) -> str:
     if type not in Job.Type.values:
         raise InvalidParameter(
             f"Invalid type '{type}'. Choose one of: {', '.join(Job.Type.values)}.", param="type"
@@ -54,14 +57,35 @@ def _validate(
         raise InvalidParameter(
             f"Invalid format '{format}'. Choose one of: {', '.join(FORMATS)}.", param="format"
         )
-    if upload is None:
+    return tier
+
+
+def check_file_url(value: object) -> None:
+    """A URL the worker could fetch, checked for form only (btro.outbound.check_url): where
+    it points (a private address?) is for the worker to check, as it resolves it."""
+    if not isinstance(value, str):
+        raise InvalidParameter("file_url must be a URL, not a file.", param="file_url")
+    try:
+        outbound.check_url(value)
+    except outbound.AddressRefused as err:
+        raise InvalidParameter(f"Invalid file_url: {err}", param="file_url") from None
+
+
+def _validate_input(*, upload: UploadedFile | None, file_url: object) -> None:
+    """Exactly one of `file` and `file_url`; the URL is only checked for form here, the
+    worker fetches it (jobs.services.fetch)."""
+    if upload is not None and file_url is not None:
+        raise InvalidParameter("Send either 'file' or 'file_url', not both.", param="file_url")
+    if upload is None and file_url is None:
         raise InvalidParameter(
-            "Missing required parameter 'file': send the audio as multipart/form-data.",
+            "Missing required parameter 'file' or 'file_url': send the audio as "
+            "multipart/form-data, or its http(s) URL as file_url.",
             param="file",
         )
-    if (upload.size or 0) > settings.BTRO_MAX_UPLOAD_BYTES:
+    if file_url is not None:
+        check_file_url(file_url)
+    elif upload is not None and (upload.size or 0) > settings.BTRO_MAX_UPLOAD_BYTES:
         raise UploadTooLarge()
-    return upload, tier
 
 
 @contextmanager
@@ -104,10 +128,15 @@ def _probe_upload(upload: UploadedFile) -> AudioInfo:
     return info
 
 
-def _clean_filename(name: str | None) -> str:
+def _clean_filename(name: str | None, default: str = "upload") -> str:
     name = os.path.basename((name or "").replace("\\", "/")).replace("\x00", "")
     name = "".join(ch for ch in name if ch.isprintable()).strip()
-    return name[-200:] or "upload"
+    return name[-200:] or default
+
+
+def url_filename(url: str) -> str:
+    """A file_url job's filename: the URL's last path segment, cleaned like an upload's."""
+    return _clean_filename(unquote(urlsplit(url).path.rsplit("/", 1)[-1]), "download")
 
 
 def job_create(
@@ -118,15 +147,30 @@ def job_create(
     tier: str | None,
     type: str | None = None,
     format: str | None = None,
+    metadata: dict[str, str] | None = None,
+    file_url: object = None,
     webhook: str | None = None,
 ) -> Job:
     """Validate, then create a job: finished-in-2-s in test mode, queued work in live mode.
-    `webhook`: a URL that gets this job's events (and no other's)."""
+    The input is an upload or, with `file_url`, a URL the worker fetches. `webhook`: a URL
+    that gets this job's events (and no other's)."""
     type = type or Job.Type.SPLITTER
     format = format or "wav"
-    upload, tier = _validate(upload=upload, tier=tier, type=type, format=format)
-    if webhook:
-        webhook = job_webhook_check(webhook)
+    tier = _validate(tier=tier, type=type, format=format)
+    metadata = metadata_checked(metadata or {})
+    webhook = job_webhook_check(webhook) if webhook else None
+    _validate_input(upload=upload, file_url=file_url)
+    if upload is None:
+        return _create_from_url(
+            user=user,
+            livemode=livemode,
+            url=str(file_url),
+            tier=tier,
+            type=type,
+            format=format,
+            metadata=metadata,
+            webhook=webhook,
+        )
     info = _probe_upload(upload)
     now = timezone.now()
     job = Job(
@@ -141,13 +185,10 @@ def job_create(
         input_bytes=upload.size or 0,
         duration=info.duration,
         download_token=random_token(32),
+        metadata=metadata,
     )
     if not livemode:
-        with transaction.atomic():
-            testmode.finish_at_creation(job, now=now)
-            if webhook:
-                job_webhook_set(user=user, livemode=livemode, job_id=job.id, url=webhook)
-            job_event_record(job_id=job.id)  # due at the job's completion, 2 s from now
+        _store_test_job(job, now=now, webhook=webhook)
         return job
 
     job.cost = job_cost(tier=tier, duration=info.duration)
@@ -159,8 +200,7 @@ def job_create(
             credit_charge(user=user, amount=job.cost, job_id=job.id)
             job.enqueued_at = now
             job.save()
-            if webhook:
-                job_webhook_set(user=user, livemode=livemode, job_id=job.id, url=webhook)
+            _bind_webhook(job, webhook)
             enqueue_on_commit(job.id)
     except InsufficientCredits as err:
         default_storage.delete(job.input_name)
@@ -169,3 +209,62 @@ def job_create(
         default_storage.delete(job.input_name)
         raise
     return job
+
+
+def _create_from_url(
+    *,
+    user: User,
+    livemode: bool,
+    url: str,
+    tier: str,
+    type: str,
+    format: str,
+    metadata: dict[str, str],
+    webhook: str | None,
+) -> Job:
+    """A job whose input the worker fetches. Nothing is charged now: the worker charges the
+    audio it decodes (run.job_settle), so the balance need only cover the shortest job."""
+    now = timezone.now()
+    job = Job(
+        id=job_id_new(livemode=livemode),
+        user=user,
+        livemode=livemode,
+        type=type,
+        tier=tier,
+        filename=url_filename(url),
+        format=format,
+        created=now,
+        source_url=url,
+        metadata=metadata,
+        download_token=random_token(32),
+    )
+    if not livemode:  # test mode never fetches
+        _store_test_job(job, now=now, webhook=webhook)
+        return job
+    cheapest = job_cost(tier=tier, duration=0)
+    balance = credit_balance(user=user)
+    if balance < cheapest:
+        raise PaymentRequired(
+            f"A {tier} job costs at least {cheapest} credits and your balance is {balance}. "
+            "Add credits, or use a test key (sk_test_…), which costs nothing."
+        )
+    with transaction.atomic():
+        job.enqueued_at = now
+        job.save()
+        _bind_webhook(job, webhook)
+        enqueue_on_commit(job.id)
+    return job
+
+
+def _bind_webhook(job: Job, webhook: str | None) -> None:
+    """The job's own webhook URL, stored in the transaction that stores the job."""
+    if webhook:
+        job_webhook_set(user=job.user, livemode=job.livemode, job_id=job.id, url=webhook)
+
+
+def _store_test_job(job: Job, *, now: datetime, webhook: str | None) -> None:
+    """A test job, stored finished with its event, which is due at its completion 2 s on."""
+    with transaction.atomic():
+        testmode.finish_at_creation(job, now=now)
+        _bind_webhook(job, webhook)
+        job_event_record(job_id=job.id)

@@ -1,5 +1,6 @@
-"""The worker's side of a job: claim it, separate it in the child process, settle its cost by
-the audio decoded, store its stems. Transient errors are raised for the broker to retry."""
+"""The worker's side of a job: claim it, fetch a file_url job's input, separate it in the child
+process, settle its cost by the audio decoded, store its stems. Transient errors are raised
+for the broker to retry."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +24,7 @@ from ..engines import engine_memory_mb, engine_name_for, engine_options
 from ..models import Job
 from ..separation import AudioError, SeparationError
 from ..separation.runner import (
+    HEARTBEAT_SECONDS,
     ChildCrashed,
     Decoded,
     OverBudget,
@@ -30,7 +33,17 @@ from ..separation.runner import (
     TimedOut,
 )
 from .create import job_cost
-from .state import finish, job_claim, job_fail, job_heartbeat, job_release, owned, result_name
+from .fetch import FetchFailed, job_fetch_input
+from .state import (
+    finish,
+    job_claim,
+    job_fail,
+    job_heartbeat,
+    job_owned,
+    job_release,
+    owned,
+    result_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +72,11 @@ def job_settle(*, job: Job, decoded: Decoded) -> None:
                 note=f"Job {job.id}: {seconds / 60:.1f} min of audio decoded",
             )
         except InsufficientCredits as err:
+            if err.needed == cost:  # nothing charged before: a file_url job
+                raise JobUnpaid(
+                    f"The audio lasts {seconds:.0f} s: the job costs {cost} credits and the "
+                    f"balance is {err.balance}. Nothing was charged."
+                ) from None
             raise JobUnpaid(
                 f"The audio lasts {seconds:.0f} s once decoded, not the {job.duration:.0f} s "
                 f"its header claimed: the job costs {cost} credits, {err.needed} more than "
@@ -95,18 +113,34 @@ def job_run(*, job_id: str) -> None:
     if job is None:
         return
     engine = engine_name_for(job.tier)
-    last = {"progress": -1.0}
+    last = {"progress": -1.0, "beat": time.monotonic(), "check": time.monotonic()}
 
     def on_progress(progress: float | None) -> None:
-        if progress is None or progress - last["progress"] >= 2:
-            if progress is not None:
-                last["progress"] = progress
-            try:
-                job_heartbeat(job=job, progress=progress)
-            except DatabaseError:  # a database blip must not stop the separation
-                logger.warning("job %s: heartbeat failed", job.id, exc_info=True)
+        """Heartbeat every HEARTBEAT_SECONDS or 2 % of progress, and check in between that the
+        job is still ours: raising JobLost kills the separation child (a cancel)."""
+        now = time.monotonic()
+        moved = progress is not None and progress - last["progress"] >= 2
+        try:
+            if moved or now - last["beat"] >= HEARTBEAT_SECONDS:
+                if progress is not None:
+                    last["progress"] = max(last["progress"], progress)
+                last["beat"] = last["check"] = now
+                ours = job_heartbeat(job=job, progress=progress)
+            elif now - last["check"] >= settings.BTRO_CANCEL_CHECK_SECONDS:
+                last["check"] = now
+                ours = job_owned(job=job)
+            else:
+                return
+        except DatabaseError:  # a database blip must not stop the separation
+            logger.warning("job %s: heartbeat failed", job.id, exc_info=True)
+            return
+        if not ours:
+            raise JobLost(job.id)
 
     try:
+        if job.source_url and not job.input_name:  # a file_url job, not fetched yet
+            if not job_fetch_input(job=job, on_heartbeat=lambda: on_progress(None)):
+                raise JobLost(job.id)
         with tempfile.TemporaryDirectory() as out_dir, _input_path(job) as input_path:
             task = Task(
                 input_path=input_path,
@@ -124,6 +158,7 @@ def job_run(*, job_id: str) -> None:
                 timeout=settings.BTRO_JOB_TIME_LIMIT_SECONDS,
                 on_progress=on_progress,
                 on_decoded=lambda decoded: job_settle(job=job, decoded=decoded),
+                beat_seconds=settings.BTRO_CANCEL_CHECK_SECONDS,
             )
             stems = {}
             for stem, info in outcome.stems.items():
@@ -139,9 +174,19 @@ def job_run(*, job_id: str) -> None:
             "stems": stems,
         }
         if not finish(job, status=Job.Status.SUCCEEDED, progress=100, result=result):
-            logger.warning("job %s: finished, but another run owns it now", job.id)
+            # Canceled (or deleted) while the stems were stored: they must not outlive it. A
+            # job another run took over keeps them: that run writes the same names.
+            if Job.objects.filter(pk=job.pk, status=Job.Status.FAILED).exists():
+                for stem in stems:
+                    default_storage.delete(result_name(job, stem))
+            logger.warning("job %s: finished, but it was canceled or another run owns it", job.id)
     except JobLost:
-        logger.warning("job %s: taken over by another run before it was separated", job.id)
+        logger.warning("job %s: canceled, or taken over by another run, mid-separation", job.id)
+    except FetchFailed as err:
+        if err.transient:
+            _retry_or_fail(job, "fetch_error", str(err), err)
+        else:
+            job_fail(job=job, error_type="fetch_error", message=str(err))
     except JobUnpaid as err:
         job_fail(job=job, error_type="insufficient_credits", message=str(err))
     except AudioError as err:

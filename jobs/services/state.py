@@ -16,14 +16,20 @@ from django.utils import timezone
 
 from accounts.services import credit_refund
 
+from ..engines import queue_for
 from ..models import Job
+from ..paths import result_name as result_name  # where the stages find it
 from .events import job_event_record
 
 
 def _enqueue(job_id: str) -> None:
     # The one seam where services reach the actors: by name, so that the actors may import
     # the services and nothing here imports them back (jobs.apps declares them at start-up).
-    dramatiq.get_broker().get_actor("run_job").send(job_id)
+    # The message goes to the queue of the job's engine: GPU workers take only neural jobs.
+    tier = Job.objects.values_list("tier", flat=True).get(pk=job_id)
+    broker = dramatiq.get_broker()
+    message = broker.get_actor("run_job").message(job_id)
+    broker.enqueue(message.copy(queue_name=queue_for(tier)))
 
 
 def enqueue_on_commit(job_id: str) -> None:
@@ -50,20 +56,27 @@ def owned(job: Job) -> QuerySet[Job]:
     return Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, claim=job.claim)
 
 
-def job_heartbeat(*, job: Job, progress: float | None) -> None:
+def job_heartbeat(*, job: Job, progress: float | None) -> bool:
+    """Say this run is alive; False if it no longer owns the job (canceled, or taken over)."""
     fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
     if progress is not None:
         # A rerun after a crash starts from zero: the API never shows progress stepping back.
         fields["progress"] = Greatest(F("progress"), max(0, min(99, int(progress))))
-    owned(job).update(**fields)
+    return bool(owned(job).update(**fields))
 
 
-def finish(job: Job, **fields: Any) -> bool:
-    """End the job with `fields` and write its event (the outbox) in the same transaction;
-    False if this run no longer owns it."""
+def job_owned(*, job: Job) -> bool:
+    """Whether this run still owns the job: a read, for checks more frequent than heartbeats."""
+    return owned(job).exists()
+
+
+def finish(job: Job, *, guard: QuerySet[Job] | None = None, **fields: Any) -> bool:
+    """End the job with `fields`, every ending goes through here, and write its event (the
+    outbox) in the same transaction; False if `guard` (by default: the job as long as this
+    run owns it) no longer matches it, so of two endings racing, exactly one wins."""
     now = timezone.now()
     with transaction.atomic():
-        done = owned(job).update(
+        done = (owned(job) if guard is None else guard).update(
             completed_at=now,
             expires_at=now + timedelta(seconds=settings.BTRO_RESULT_TTL_SECONDS),
             claim="",
@@ -74,10 +87,20 @@ def finish(job: Job, **fields: Any) -> bool:
     return bool(done)
 
 
-def job_fail(*, job: Job, error_type: str, message: str) -> bool:
-    """End the job failed and refund it; False if this run no longer owns it."""
+def job_fail(
+    *, job: Job, error_type: str, message: str, guard: QuerySet[Job] | None = None
+) -> bool:
+    """End the job failed and refund it; False if this run no longer owns it (or `guard`, as
+    for finish, no longer matches it)."""
     with transaction.atomic():
-        done = finish(job, status=Job.Status.FAILED, error_type=error_type, error_message=message)
+        done = finish(
+            job,
+            guard=guard,
+            status=Job.Status.FAILED,
+            error_type=error_type,
+            error_message=message,
+            result=None,
+        )
         if done:
             credit_refund(job_id=job.id)
     return done
@@ -86,8 +109,3 @@ def job_fail(*, job: Job, error_type: str, message: str) -> bool:
 def job_release(*, job: Job) -> None:
     """Give the job back to the queue after a transient error."""
     owned(job).update(claim="", heartbeat_at=None)
-
-
-def result_name(job: Job, stem: str) -> str:
-    """Where a live job's stem is kept in storage."""
-    return f"results/{job.id}/{stem}.{job.format}"

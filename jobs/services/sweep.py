@@ -15,6 +15,7 @@ from django.utils import timezone
 from webhooks.services import delivery_sweep
 
 from ..models import IdempotencyRecord, Job
+from ..separation import TIER_STEMS
 from .state import enqueue_on_commit, job_fail, result_name
 
 
@@ -62,9 +63,11 @@ def job_sweep(
 
 
 def job_purge(*, job: Job) -> None:
-    """Delete an expired job's stored input and stems."""
+    """Delete an expired (or deleted) job's stored input and stems: every stem its tier may
+    have stored, whether or not the job ended with them."""
     names = [job.input_name] if job.input_name else []
-    names += [result_name(job, stem) for stem in (job.result or {}).get("stems", {})]
+    stems = TIER_STEMS.get(job.tier, ()) if job.livemode else ()
+    names += [result_name(job, stem) for stem in stems]
     for name in names:
         default_storage.delete(name)
     Job.objects.filter(pk=job.pk).update(purged_at=timezone.now())

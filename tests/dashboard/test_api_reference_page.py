@@ -13,6 +13,8 @@ def test_the_api_reference_renders_endpoints_parameters_objects_and_errors(clien
     page = html.unescape(client.get("/docs/").content.decode())
     assert "Create a job" in page and "Retrieve a job" in page and "List jobs" in page
     assert "<code>/v1/jobs</code>" in page and "<code>/v1/jobs/{id}</code>" in page
+    assert "Cancel a job" in page and "<code>/v1/jobs/{id}/cancel</code>" in page
+    assert "Delete a job" in page
     for name in ("file", "tier", "starting_after", "limit"):
         assert f"<code>{name}</code>" in page
     assert "The Job object" in page
@@ -21,7 +23,8 @@ def test_the_api_reference_renders_endpoints_parameters_objects_and_errors(clien
     for error in ("invalid_parameter", "authentication_error", "rate_limit_exceeded", "api_error"):
         assert error in page
     assert "request_id" in page
-    assert "The job's results have expired." in page  # from the schema's error answers
+    # from the schema's error answers
+    assert "The job's results have expired, or the job was deleted." in page
 
 
 def test_the_api_reference_quickstart_uses_this_server_and_the_users_test_key_mask(

@@ -121,3 +121,56 @@ def test_an_expired_job_says_so_and_offers_no_players(browser_client, test_key, 
     page = browser_client.get(f"/jobs/{job}/").content.decode()
     assert "expired" in page and "<audio" not in page
     assert "Expired" in listed(browser_client)
+
+
+def test_a_queued_job_is_canceled_from_its_page_through_a_confirmation_form(user, test_key, clock):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    job_id = create(test_key)
+    page = browser.get(f"/jobs/{job_id}/").content.decode()
+    assert f'href="/jobs/{job_id}/cancel/"' in page and f'href="/jobs/{job_id}/delete/"' in page
+    confirm = browser.get(f"/jobs/{job_id}/cancel/")
+    assert (
+        "Cancel this job?" in confirm.content.decode()
+        and "<script>" not in confirm.content.decode()
+    )
+    assert browser.post(f"/jobs/{job_id}/cancel/").status_code == 403  # no CSRF token
+    token = confirm.cookies["csrftoken"].value
+    response = browser.post(f"/jobs/{job_id}/cancel/", {"csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job_id}/"
+    page = browser.get(f"/jobs/{job_id}/").content.decode()
+    assert "canceled" in page and f'href="/jobs/{job_id}/cancel/"' not in page
+    assert client_for(test_key).get(f"/v1/jobs/{job_id}").json()["error"]["type"] == "canceled"
+
+
+def test_a_finished_job_has_no_cancel_button_and_cancel_says_it_ended(
+    browser_client, test_key, clock
+):
+    job_id = create(test_key)
+    clock.shift(timedelta(seconds=3))
+    page = browser_client.get(f"/jobs/{job_id}/").content.decode()
+    assert f'href="/jobs/{job_id}/cancel/"' not in page and f"/jobs/{job_id}/delete/" in page
+    response = browser_client.post(f"/jobs/{job_id}/cancel/", follow=True)
+    assert "already ended" in response.content.decode()
+
+
+def test_a_job_is_deleted_from_its_page_and_leaves_the_list(browser_client, test_key):
+    job_id = create(test_key)
+    assert "Delete this job?" in browser_client.get(f"/jobs/{job_id}/delete/").content.decode()
+    response = browser_client.post(f"/jobs/{job_id}/delete/")
+    assert response.status_code == 302 and response["Location"] == "/jobs/"
+    assert f'href="/jobs/{job_id}/"' not in listed(browser_client)
+    assert "was deleted" in browser_client.get(f"/jobs/{job_id}/").content.decode()
+    assert client_for(test_key).get(f"/v1/jobs/{job_id}").status_code == 410
+
+
+def test_another_accounts_job_cannot_be_canceled_or_deleted_from_the_dashboard(
+    browser_client, other_user
+):
+    theirs = create(api_key_create(user=other_user, mode="test")[1])
+    for action in ("cancel", "delete"):
+        assert browser_client.get(f"/jobs/{theirs}/{action}/").status_code == 404
+        assert browser_client.post(f"/jobs/{theirs}/{action}/").status_code == 404
+    assert Job.objects.get(pk=theirs).deleted_at is None

@@ -40,6 +40,7 @@ def test_a_test_key_creates_a_queued_test_job(api):
         "progress": 0,
         "error": None,
         "result": None,
+        "metadata": {},
     }
     assert response["Request-Id"].startswith("req_")
 

@@ -93,14 +93,15 @@ def post_multipart(api, body: bytes, **extra):
 def test_a_json_body_is_415_asking_for_multipart(api, body):
     error = envelope(api.post("/v1/jobs", data=body, content_type="application/json"), 415)
     assert "multipart/form-data" in error["message"]
+    assert "application/x-www-form-urlencoded" in error["message"]
     assert "application/json" in error["message"]
 
 
-def test_a_form_encoded_body_is_415_asking_for_multipart(api):
+def test_a_form_encoded_body_without_file_url_names_the_missing_file(api):
     response = api.post(
         "/v1/jobs", data="tier=pro", content_type="application/x-www-form-urlencoded"
     )
-    assert "multipart/form-data" in envelope(response, 415)["message"]
+    assert envelope(response, 400)["param"] == "file"
 
 
 def test_a_body_without_a_content_type_is_415(api):

@@ -15,13 +15,9 @@ from accounts.models import CreditEntry
 from accounts.selectors import credit_balance
 from jobs.models import Job
 from jobs.services import job_cost, job_run, job_sweep
-from tests.conftest import upload, wav_bytes
+from tests.conftest import run_all, upload, wav_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_all(broker):
-    broker.join("jobs", fail_fast=False, timeout=60_000)
 
 
 def create(live_api, tier="pro", seconds=1.0, **extra):

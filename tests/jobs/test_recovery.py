@@ -57,7 +57,7 @@ def test_a_restart_sends_each_unfinished_job_exactly_once(live_api, broker):
         claim="old-process", heartbeat_at=timezone.now() - timedelta(seconds=1), attempts=1
     )
     counts = job_sweep(stale_seconds=0, requeue_seconds=0)  # what `serve` does on start
-    sent = [dramatiq.Message.decode(m).args[0] for m in broker.queues["jobs"].queue]
+    sent = [dramatiq.Message.decode(m).args[0] for m in broker.queues["separate.dsp"].queue]
     assert sorted(sent) == sorted([dead, untaken])
     assert counts["requeued"] == 2
 

@@ -7,7 +7,7 @@ from accounts.models import CreditEntry
 from accounts.selectors import credit_balance
 from jobs.models import Job
 from jobs.services import job_cost, job_run
-from tests.conftest import upload
+from tests.conftest import run_all, upload
 from tests.lying_files import lying_m4a, lying_mkv, needs_ffmpeg
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_ffmpeg]
@@ -16,10 +16,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), needs_ffmpeg]
 @pytest.fixture(autouse=True)
 def _fake_engine(settings):
     settings.BTRO_ENGINE = "tests.fake_engines:SplitEngine"
-
-
-def run_all(broker):
-    broker.join("jobs", fail_fast=False, timeout=60_000)
 
 
 def create(live_api, path, tier="pro"):

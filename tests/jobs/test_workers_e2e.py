@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -15,46 +10,29 @@ from accounts.models import CreditEntry
 from accounts.services import api_key_create
 from jobs.models import Job
 from tests.conftest import client_for, upload, wav_bytes
-from tests.services import AMQP_URL, REDIS_URL, require_postgres, require_service
+from tests.services import (
+    AMQP_URL,
+    REDIS_URL,
+    kill,
+    require_postgres,
+    require_service,
+    spawn,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: we kill it whole
-    )
-
-
-def kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(10)
-
-
-def wait_for(predicate, timeout: float, what: str, log: Path):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}; worker log:\n{log.read_text()[-3000:]}")
-
-
-@pytest.mark.parametrize("broker_url", [REDIS_URL, AMQP_URL], ids=["redis", "rabbitmq"])
+@pytest.mark.parametrize(
+    "broker_url,storage",
+    [(REDIS_URL, "local"), (AMQP_URL, "local"), (AMQP_URL, "s3")],
+    ids=["redis", "rabbitmq", "rabbitmq-s3"],
+)
 def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
-    broker_url, user, settings, tmp_path
+    broker_url, storage, user, settings, tmp_path, request
 ):
     require_service(broker_url, "the broker")
+    bucket = request.getfixturevalue("s3_storage") if storage == "s3" else None
     database_url = require_postgres()
     env = {
         "DATABASE_URL": database_url,
@@ -65,6 +43,7 @@ def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
         "FAKE_ENGINE_SECONDS": "4",
         "BTRO_STALE_JOB_SECONDS": "3",
         "BTRO_SWEEP_INTERVAL_SECONDS": "1",
+        **(bucket.server.env(bucket.name) if bucket else {}),
     }
     log = tmp_path / "workers.log"
     api = client_for(api_key_create(user=user, mode="live")[1])
@@ -102,6 +81,8 @@ def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
     assert sorted(job.result["stems"]) == ["bass", "drums", "other", "vocals"]
     assert CreditEntry.objects.filter(job_id=job_id, kind="cost").count() == 1
     assert not CreditEntry.objects.filter(job_id=job_id, kind="refund").exists()
+    if bucket:
+        assert f"results/{job_id}/vocals.wav" in bucket.keys()
     print(f"recovered in {recovery:.1f} s on {broker_url.split(':')[0]}")
 
 
@@ -117,7 +98,7 @@ def _send_to(broker_url: str, job_id: str) -> None:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         broker = RabbitmqBroker(url=broker_url)
-    broker.declare_queue("jobs")
+    broker.declare_queue("separate.dsp")
     broker.flush_all()
-    broker.enqueue(run_job.message(job_id))
+    broker.enqueue(run_job.message(job_id))  # a dsp-queue job, as the engine is no demucs
     broker.close()

@@ -84,6 +84,29 @@ def test_a_real_job_conforms_when_created_queued_listed_and_finished(secret):
         assert last.status_code == 429
 
 
+def test_a_real_job_conforms_when_canceled_canceled_again_ended_and_deleted(secret):
+    auth = {"Authorization": f"Bearer {secret}"}
+    create = schema["/v1/jobs"]["POST"].Case(
+        body={"file": wav_bytes(0.5), "tier": "basic"}, media_type="multipart/form-data"
+    )
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        canceled, ended = (create.call(headers=auth).json()["id"] for _ in range(2))
+        cancel = schema["/v1/jobs/{id}/cancel"]["POST"]
+        for _ in range(2):  # a canceled job answers itself again
+            response = cancel.Case(path_parameters={"id": canceled}).call_and_validate(
+                headers=auth, checks=CHECKS
+            )
+            assert response.json()["error"]["type"] == "canceled"
+        clock.shift(timedelta(seconds=3))
+        refused = cancel.Case(path_parameters={"id": ended}).call_and_validate(
+            headers=auth, checks=CHECKS
+        )
+        assert refused.status_code == 400
+        delete = schema["/v1/jobs/{id}"]["DELETE"].Case(path_parameters={"id": ended})
+        assert delete.call_and_validate(headers=auth, checks=CHECKS).json()["deleted"] is True
+        assert delete.call_and_validate(headers=auth, checks=CHECKS).status_code == 410
+
+
 def test_the_document_names_the_server_it_came_from_and_the_download_route(client, settings):
     settings.ALLOWED_HOSTS = ["api.example.com"]
     document = client.get("/v1/openapi.json", HTTP_HOST="api.example.com").json()
@@ -105,3 +128,25 @@ def test_the_idempotency_key_header_has_the_limits_the_server_enforces(client):
         "maxLength": 255,
         "pattern": "^[ -~]+$",
     }
+
+
+def test_metadata_set_on_create_and_changed_by_update_conforms(secret):
+    auth = {"Authorization": f"Bearer {secret}"}
+    create = schema["/v1/jobs"]["POST"].Case(
+        body={"file": wav_bytes(0.5), "tier": "basic", "metadata[order]": "6735"},
+        media_type="multipart/form-data",
+    )
+    response = create.call_and_validate(headers=auth, checks=CHECKS)
+    assert response.status_code == 201, response.text
+    assert response.json()["metadata"] == {"order": "6735"}
+    update = schema["/v1/jobs/{id}"]["POST"].Case(
+        path_parameters={"id": response.json()["id"]},
+        body={"metadata[order]": "", "metadata[batch]": "b7"},
+        media_type="application/x-www-form-urlencoded",
+    )
+    changed = update.call_and_validate(headers=auth, checks=CHECKS)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["metadata"] == {"batch": "b7"}
+    listing = schema["/v1/jobs"]["GET"].Case(query={"status": "queued", "created[gte]": 0})
+    page = listing.call_and_validate(headers=auth, checks=CHECKS).json()
+    assert [job["metadata"] for job in page["data"]] == [{"batch": "b7"}]

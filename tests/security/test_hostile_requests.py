@@ -144,7 +144,7 @@ class Walk:
 @pytest.fixture
 def walk_setup(settings, db):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    for name in ("BTRO_RATE_POLL", "BTRO_RATE_READ", "BTRO_RATE_CREATE"):
+    for name in ("BTRO_RATE_POLL", "BTRO_RATE_READ", "BTRO_RATE_CREATE", "BTRO_RATE_WRITE"):
         setattr(settings, name, "1000000/s")
     user = user_signup(email="walker@example.com", password="a long passphrase 42")[0]
     secret = api_key_create(user=user, mode="test", name="walk")[1]

@@ -44,6 +44,14 @@ def test_it_decodes_each_format_keeping_rate_channels_and_length(tmp_path, ext, 
     assert probe(path).format == ext
 
 
+def test_a_file_of_a_whole_number_of_read_blocks_decodes(tmp_path):
+    from jobs.separation.audio import _BLOCK
+
+    audio = np.zeros((_BLOCK, 2), dtype=np.float32)
+    decoded, _ = decode(write(tmp_path / "blocks.wav", audio))
+    assert decoded.shape == (_BLOCK, 2)
+
+
 def test_it_keeps_an_unusual_sample_rate(tmp_path):
     path = write(tmp_path / "in.flac", tone(0.5, 1, 22050), 22050)
 

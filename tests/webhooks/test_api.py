@@ -72,7 +72,6 @@ EVENTS = ["job.succeeded", "job.failed"]
         ({"url": URL, "enabled_events": EVENTS}, "multipart"),  # repeated fields
         ({"url": URL, "enabled_events[]": EVENTS}, "multipart"),  # Stripe's brackets
         ("url=" + URL + "&enabled_events[]=job.succeeded&enabled_events[]=job.failed", "form"),
-        ({"url": URL, "enabled_events": EVENTS}, "json"),
     ],
 )
 def test_enabled_events_come_as_repeated_or_bracketed_form_fields_or_json(api, body, format):

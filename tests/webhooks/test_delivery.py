@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.services import job_sweep
-from tests.conftest import upload, wav_bytes
+from tests.conftest import run_all, upload, wav_bytes
 from tests.services import require_postgres
 from tests.webhooks.receiver import verify
 from webhooks.models import Delivery, Event
@@ -43,7 +43,7 @@ def test_a_live_job_delivers_one_signed_event_that_verifies(live_api, worker, re
     secret = endpoint(live_api, receiver.url)["secret"]
     assert secret.startswith("whsec_")
     job = create_job(live_api)
-    worker.join("jobs", timeout=60_000)
+    run_all(worker)
     [received] = receiver.wait_for(1)
     event = verify(received, secret)
     assert event["id"].startswith("evt_") and event["object"] == "event"
@@ -66,7 +66,7 @@ def test_a_failed_live_job_sends_job_failed(live_api, worker, receiver, settings
     settings.BTRO_ENGINE = "tests.fake_engines:FailingEngine"
     secret = endpoint(live_api, receiver.url, events=["*"])["secret"]
     job = create_job(live_api)
-    worker.join("jobs", timeout=60_000)
+    run_all(worker)
     event = verify(receiver.wait_for(1)[0], secret)
     assert event["type"] == "job.failed"
     assert event["data"]["object"]["id"] == job["id"]

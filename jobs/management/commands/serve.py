@@ -14,6 +14,8 @@ from jobs.idempotency import idempotency_release_in_progress
 from jobs.scheduling import repeat_in_thread
 from jobs.services import job_sweep
 
+WEBHOOKS = "webhooks"  # the delivery actor's queue (webhooks.tasks)
+
 
 class BacklogWSGIServer(WSGIServer):
     # runserver listens with a backlog of 10: past it, a burst of clients gets SYN cookies
@@ -40,11 +42,13 @@ class Command(BaseCommand):
                 self.stderr.write(f"Requeued {counts['requeued']} unfinished job(s).")
             # So were its requests: their Idempotency-Keys are free for a retry now, not in 10 min.
             idempotency_release_in_progress()
+            # Every queue: jobs of each engine (and what else is sent); the sweep runs here.
+            # Webhook deliveries get workers of their own: a slow receiver never holds up a job.
             broker = dramatiq.get_broker()
+            others = broker.get_declared_queues() - {WEBHOOKS}
             workers = [
-                Worker(broker, queues={"jobs"}, worker_threads=settings.BTRO_WORKER_THREADS),
-                # Deliveries apart, so a slow receiver never holds up a job.
-                Worker(broker, queues={"webhooks"}, worker_threads=4),
+                Worker(broker, queues=others, worker_threads=settings.BTRO_WORKER_THREADS),
+                Worker(broker, queues={WEBHOOKS}, worker_threads=4),
             ]
             for worker in workers:
                 worker.start()

@@ -1,0 +1,7 @@
+"""`python -m btro_sdk` is the `btro` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

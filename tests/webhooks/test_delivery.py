@@ -249,3 +249,19 @@ def test_a_worker_killed_right_after_the_jobs_last_transition_loses_no_event(liv
         worker.stop()
         broker.flush_all()
     assert event["type"] == "job.succeeded" and event["data"]["object"]["id"] == job["id"]
+
+
+def test_canceling_a_test_job_within_its_2_s_sends_job_failed_canceled_only(
+    api, worker, receiver, settings
+):
+    settings.BTRO_TEST_JOB_DELAY_SECONDS = 0.8
+    secret = endpoint(api, receiver.url, events=["*"])["secret"]
+    job = create_job(api)
+    response = api.post(f"/v1/jobs/{job['id']}/cancel")
+    assert response.status_code == 200, response.content
+    event = verify(receiver.wait_for(1)[0], secret)
+    assert event["type"] == "job.failed"
+    assert event["data"]["object"]["error"]["type"] == "canceled"
+    time.sleep(1.2)  # past the job's original completion: no job.succeeded comes
+    assert len(receiver.received) == 1
+    assert [e["type"] for e in api.get("/v1/events").json()["data"]] == ["job.failed"]

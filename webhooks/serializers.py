@@ -8,7 +8,7 @@ from django.http import QueryDict
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from jobs.serializers import JobListQuerySerializer, JobSerializer
+from jobs.serializers import JobSerializer
 
 from .models import Event, WebhookEndpoint
 from .services import ALL_EVENTS, EVENT_TYPES, event_object
@@ -57,12 +57,23 @@ class EventListSerializer(serializers.Serializer):
     url = serializers.CharField()
 
 
-class EventListQuerySerializer(JobListQuerySerializer):
+class EndpointListQuerySerializer(serializers.Serializer):
+    """A page, newest first, with the cursors of /v1/jobs."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=10)
+    starting_after = serializers.CharField(required=False)
+    ending_before = serializers.CharField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("starting_after") and attrs.get("ending_before"):
+            raise serializers.ValidationError(
+                {"ending_before": "Use starting_after or ending_before, not both."}
+            )
+        return attrs
+
+
+class EventListQuerySerializer(EndpointListQuerySerializer):
     type = serializers.ChoiceField(choices=EVENT_TYPES, required=False)
-
-
-class EndpointListQuerySerializer(JobListQuerySerializer):
-    pass
 
 
 class WebhookEndpointSerializer(serializers.Serializer):

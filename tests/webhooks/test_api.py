@@ -231,3 +231,13 @@ def test_the_routes_need_a_key(client):
         response = client.get(path)
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_the_list_routes_refuse_the_job_lists_filters_and_unknown_parameters(api):
+    for path in ("/v1/webhook_endpoints", "/v1/events"):
+        for name in ("created[gte]", "tier", "color"):
+            response = api.get(path, {name: "1"})
+            assert response.status_code == 400, (path, name, response.content)
+            assert response.json()["error"]["param"] == name
+    response = api.post("/v1/webhook_endpoints", {"url": URL, "enabled_events": ["*"], "x": "1"})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "x"

@@ -265,3 +265,22 @@ def test_canceling_a_test_job_within_its_2_s_sends_job_failed_canceled_only(
     time.sleep(1.2)  # past the job's original completion: no job.succeeded comes
     assert len(receiver.received) == 1
     assert [e["type"] for e in api.get("/v1/events").json()["data"]] == ["job.failed"]
+
+
+def test_a_delivery_whose_worker_died_mid_attempt_is_resent_once_its_lease_ends(
+    api, receiver, settings
+):
+    settings.BTRO_TEST_JOB_DELAY_SECONDS = 0
+    broker = dramatiq.get_broker()
+    endpoint(api, receiver.url)
+    create_job(api)
+    broker.flush_all()
+    long_ago = timezone.now() - timedelta(minutes=5)
+    in_flight = timezone.now() + timedelta(seconds=20)
+    Delivery.objects.update(sent_at=long_ago, next_attempt_at=long_ago, locked_until=in_flight)
+    assert job_sweep()["webhooks_resent"] == 0  # the attempt may still be running
+    Delivery.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+    assert job_sweep()["webhooks_resent"] == 1
+    delivery_attempt(delivery_id=Delivery.objects.get().pk)
+    assert Delivery.objects.get().state == Delivery.State.SUCCEEDED
+    broker.flush_all()

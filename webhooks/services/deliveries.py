@@ -37,8 +37,13 @@ def _retry_wait(attempts: int) -> float:
     return float(schedule[min(attempts, len(schedule)) - 1])
 
 
+# An attempt holds its delivery this long past its timeout: then a worker killed mid-attempt
+# has its delivery resent by the sweep (the actor's time limit is the same).
+LEASE_MARGIN_SECONDS = 15
+
+
 def _claim(delivery_id: int, now: datetime) -> bool:
-    lease = now + timedelta(seconds=settings.BTRO_WEBHOOK_TIMEOUT_SECONDS + 60)
+    lease = now + timedelta(seconds=settings.BTRO_WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
     return bool(
         Delivery.objects.filter(
             pk=delivery_id, state=Delivery.State.PENDING, next_attempt_at__lte=now

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_dramatiq",
     "accounts",
     "jobs",
+    "webhooks",
     "dashboard",
 ]
 
@@ -178,6 +179,20 @@ BTRO_CANCEL_CHECK_SECONDS = env.float("BTRO_CANCEL_CHECK_SECONDS", default=1.0)
 BTRO_REQUEUE_SECONDS = env.int("BTRO_REQUEUE_SECONDS", default=45)
 BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=10)
 
+# Webhooks: a delivery's timeout, the waits before each retry (the last one repeats) for up
+# to BTRO_WEBHOOK_RETRY_FOR_SECONDS, after which an endpoint that failed every delivery is
+# disabled; loopback/private/link-local targets only when BTRO_WEBHOOK_ALLOW_PRIVATE=true.
+BTRO_WEBHOOK_TIMEOUT_SECONDS = env.float("BTRO_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+BTRO_WEBHOOK_RETRY_SCHEDULE = env.list(
+    "BTRO_WEBHOOK_RETRY_SCHEDULE",
+    cast=float,
+    default=[60, 300, 1800, 7200, 18000, 36000, 43200],
+)
+BTRO_WEBHOOK_RETRY_FOR_SECONDS = env.float("BTRO_WEBHOOK_RETRY_FOR_SECONDS", default=3 * 86400)
+BTRO_WEBHOOK_ALLOW_PRIVATE = env.bool("BTRO_WEBHOOK_ALLOW_PRIVATE", default=False)
+# A delivery due this long that no worker took (a lost message) is sent again by the sweep.
+BTRO_WEBHOOK_RESEND_SECONDS = env.int("BTRO_WEBHOOK_RESEND_SECONDS", default=30)
+
 # Engines: one default, optionally one per tier (e.g. BTRO_ENGINE_BY_TIER=basic=dsp,pro=demucs)
 BTRO_ENGINE = env("BTRO_ENGINE", default="dsp")
 BTRO_ENGINE_BY_TIER = env.dict("BTRO_ENGINE_BY_TIER", default={})
@@ -259,6 +274,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # A job's `type` and an event's `type` are two choice sets: each its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "webhooks.services.EVENT_TYPES",
+        "JobTypeEnum": "jobs.models.JOB_TYPES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "btro.errors.openapi.openapi_error_responses",

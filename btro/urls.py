@@ -6,6 +6,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("v1/", include("jobs.urls")),
+    path("v1/", include("webhooks.urls")),
     path("", include("dashboard.urls")),
 ]
 

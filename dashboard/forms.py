@@ -14,6 +14,7 @@ from jobs.models import Job
 from jobs.separation import TIERS
 from jobs.separation.audio import FORMATS
 from jobs.services.metadata import METADATA_MAX_KEY_LENGTH, METADATA_MAX_VALUE_LENGTH
+from webhooks.services import EVENT_TYPES
 
 LOGIN_FAILED = "Wrong email or password."
 MODE_CHOICES = ApiKey.MODES
@@ -100,3 +101,16 @@ class TryItForm(forms.Form):
 
 class UsageForm(forms.Form):
     mode = forms.ChoiceField(choices=MODE_CHOICES, required=False)
+
+
+class ModeForm(forms.Form):
+    mode = forms.ChoiceField(choices=MODE_CHOICES, required=False)
+
+
+class EndpointForm(forms.Form):
+    mode = forms.ChoiceField(choices=MODE_CHOICES)
+    url = forms.CharField(max_length=2048)
+    description = forms.CharField(max_length=500, required=False)
+    enabled_events = forms.MultipleChoiceField(
+        choices=[(event, event) for event in EVENT_TYPES], widget=forms.CheckboxSelectMultiple
+    )

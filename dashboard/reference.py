@@ -38,6 +38,21 @@ FIELD_NOTES = {
         "(six stems), vocal_remover (instrumental, vocals).",
         "type": "Defaults to splitter, the only supported value.",
         "format": "The stems' file format.",
+        "webhook": "Optional: a URL that gets this job's job.succeeded or job.failed event, "
+        "signed with the mode's secret (GET /v1/webhook_secret).",
+    },
+    "Event": {
+        "id": "evt_…, the same on every delivery of the event: drop a repeated id.",
+        "type": "job.succeeded or job.failed (a canceled job fails with error.type canceled).",
+        "created": "Unix time at which the job ended.",
+        "data": "{object: the Job as GET /v1/jobs/:id showed it when it ended}.",
+    },
+    "WebhookEndpoint": {
+        "url": "http(s); its host must resolve to a public address at delivery time.",
+        "enabled_events": "The event types sent there, or * for all.",
+        "status": "enabled or disabled (by you, or after 3 days in which every delivery failed).",
+        "secret": "whsec_…, in the answer to a create or a roll only: verify BTRO-Signature "
+        "with it.",
     },
     "Stem": {
         "url": "Download URL; unguessable, supports Range, expires with the job.",
@@ -54,6 +69,11 @@ OBJECT_NOTES = {
     "Balance": "The account's credits and the price of each tier (GET /v1/balance).",
     "Usage": "Audio minutes and credits by day and tier, in the key's mode (GET /v1/usage).",
     "UsageDay": "One day and tier of usage (usage.data[]).",
+    "Event": "A job's ending, sent to webhook endpoints and listed for 30 days (GET /v1/events). "
+    "Each delivery is a POST of this object with a BTRO-Signature header: "
+    't=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" with the endpoint\'s secret>.',
+    "WebhookEndpoint": "A URL that receives the mode's events, signed with its own secret.",
+    "WebhookSecret": "The secret that signs deliveries to jobs' own webhook URLs.",
 }
 # The envelope's types, from the one catalogue (also the OpenAPI document's and the README's).
 ERRORS = [(error.type, str(error.status), error.when) for error in CATALOGUE]

@@ -4,7 +4,7 @@ from django.views.decorators.cache import never_cache
 
 from btro import converters  # noqa: F401 (registers <id:…>)
 
-from .views import auth, jobs, keys, pages
+from .views import auth, jobs, keys, pages, webhooks
 
 
 def page(route: str, view, name: str) -> URLPattern:
@@ -45,5 +45,16 @@ urlpatterns = [
     page("jobs/<id:job_id>/delete/", jobs.job_delete_confirm, name="job_delete"),
     page("try/", jobs.try_it, name="try"),
     page("usage/", pages.usage, name="usage"),
+    page("webhooks/", webhooks.webhooks, name="webhooks"),
+    page("webhooks/create/", webhooks.endpoint_create, name="webhook_create"),
+    page("webhooks/<id:endpoint_id>/toggle/", webhooks.endpoint_toggle, name="webhook_toggle"),
+    page("webhooks/<id:endpoint_id>/roll/", webhooks.endpoint_roll, name="webhook_roll"),
+    page("webhooks/<id:endpoint_id>/test/", webhooks.endpoint_test, name="webhook_test"),
+    page("webhooks/<id:endpoint_id>/delete/", webhooks.endpoint_delete, name="webhook_delete"),
+    page(
+        "webhooks/deliveries/<int:delivery_id>/resend/",
+        webhooks.delivery_resend,
+        name="delivery_resend",
+    ),
     page("docs/", pages.reference, name="reference"),
 ]

@@ -91,6 +91,7 @@ class JobViewSet(ApiViewSet):
             format=request.data.get("format"),
             metadata=bracket_values(request.data, "metadata")[0],
             file_url=request.data.get("file_url"),
+            webhook=request.data.get("webhook"),
         )
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)

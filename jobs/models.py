@@ -64,6 +64,9 @@ class Job(models.Model):
         return self.id
 
 
+JOB_TYPES = tuple(Job.Type.values)  # for the OpenAPI document's enum names (SPECTACULAR_SETTINGS)
+
+
 class IdempotencyRecord(models.Model):
     """The first answer to a POST with an Idempotency-Key, replayed for 24 hours."""
 

@@ -19,7 +19,8 @@ How an action declares its parameters (a new route needs nothing else):
 - An action without `@accepts` (or with `@accepts()`) takes no parameter at all: a POST
   such as `/cancel` documents no body and refuses any field.
 - Field names are the parameters' names. A `DictField` takes Stripe's bracket form,
-  `metadata[key]=value` (and `metadata=` alone, empty, to clear it); a field named `a__b`
+  `metadata[key]=value` (and `metadata=` alone, empty, to clear it); a `ListField` takes
+  `name[]=a&name[]=b` as well as a repeated `name` (the view reads both); a field named `a__b`
   in a `BracketNames` serializer is the parameter `a[b]` (`created[gte]`).
 - `media_types` picks the body's encodings (form and multipart by default); the parsers
   follow it, so another Content-Type is a 415 that names the accepted ones.
@@ -139,6 +140,8 @@ def refuse_unknown(
         bracket = _BRACKETS.match(name)
         if bracket and isinstance(fields.get(bracket[1]), serializers.DictField):
             continue
+        if bracket and not bracket[2] and isinstance(fields.get(bracket[1]), serializers.ListField):
+            continue  # Stripe's array form, `events[]=a&events[]=b`
         raise _unknown(name, fields)
 
 

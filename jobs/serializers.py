@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
@@ -13,23 +12,15 @@ from rest_framework import serializers
 
 from .models import Job
 from .parameters import BracketNames
-from .selectors import JobView, job_view
-from .separation import TIER_STEMS, TIERS
+from .representation import job_object
+from .selectors import JobView
+from .separation import TIERS
 from .separation.audio import FORMATS
 from .services.metadata import (
     METADATA_MAX_KEY_LENGTH,
     METADATA_MAX_KEYS,
     METADATA_MAX_VALUE_LENGTH,
 )
-
-
-def _timestamp(value) -> int | None:
-    return int(value.timestamp()) if value else None
-
-
-def stem_url(request, job: Job, stem: str, fmt: str) -> str:
-    path = reverse("jobs:download", args=[job.id, job.download_token, f"{stem}.{fmt}"])
-    return request.build_absolute_uri(path) if request else path
 
 
 class StemSerializer(serializers.Serializer):
@@ -80,38 +71,10 @@ class JobSerializer(serializers.Serializer):
     metadata = metadata_field("Your own key/value pairs, as set at creation or by update.")
 
     def to_representation(self, instance: Job | JobView) -> dict:
-        view = instance if isinstance(instance, JobView) else job_view(job=instance)
-        job = view.job
-        result = None
-        if view.result is not None:
-            request = self.context.get("request")
-            fmt = view.result["format"]
-            stems = view.result["stems"]
-            result = {
-                **view.result,
-                # In the tier's order: JSON columns may not keep key order.
-                "stems": {
-                    stem: {"url": stem_url(request, job, stem, fmt), **stems[stem]}
-                    for stem in TIER_STEMS[job.tier]
-                    if stem in stems
-                },
-            }
-        return {
-            "id": job.id,
-            "object": "job",
-            "livemode": job.livemode,
-            "type": job.type,
-            "status": view.status,
-            "tier": job.tier,
-            "filename": job.filename,
-            "created": _timestamp(job.created),
-            "completed_at": _timestamp(view.completed_at),
-            "expires_at": _timestamp(view.expires_at),
-            "progress": view.progress,
-            "error": view.error,
-            "result": result,
-            "metadata": job.metadata or {},
-        }
+        request = self.context.get("request")
+        if request is None:
+            return job_object(instance)
+        return job_object(instance, absolute=request.build_absolute_uri)
 
 
 @extend_schema_serializer(many=False)  # the list action answers one list object, not an array
@@ -151,7 +114,9 @@ class JobCreateFromUrlSerializer(serializers.Serializer):
     )
     format = serializers.ChoiceField(choices=FORMATS, required=False, default="wav")
     webhook = serializers.URLField(
-        required=False, help_text="A URL that receives this job's events."
+        required=False,
+        help_text="A URL that gets this job's event (job.succeeded or job.failed), signed "
+        "with the mode's job webhook secret (GET /v1/webhook_secret).",
     )
     metadata = metadata_field(
         "Your own key/value pairs, sent as metadata[key]=value.", required=False

@@ -17,9 +17,9 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from .models import Job
+from .paths import result_name
 from .samples import SAMPLE_DIR
 from .separation import TIER_STEMS
-from .services.state import result_name
 
 
 def sample_path(stem: str) -> Path:

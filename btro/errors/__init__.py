@@ -67,7 +67,7 @@ class Forbidden(ApiError):
 
 class NotFound(ApiError):
     status = 404
-    when = "No such job in this account and mode."
+    when = "No such job, event or webhook endpoint in this account and mode."
 
 
 class MethodNotAllowed(ApiError):

@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -22,12 +23,14 @@ from accounts.selectors import credit_balance
 from accounts.services import InsufficientCredits, credit_charge
 from btro import outbound
 from btro.errors import InvalidParameter, PaymentRequired, UploadTooLarge
+from webhooks.services import job_webhook_check, job_webhook_set
 
 from .. import testmode
 from ..ids import job_id_new, random_token
 from ..models import Job
 from ..separation import TIER_STEMS, TIERS, AudioError
 from ..separation.audio import FORMATS, AudioInfo, probe
+from .events import job_event_record
 from .metadata import metadata_checked
 from .state import enqueue_on_commit
 
@@ -146,13 +149,16 @@ def job_create(
     format: str | None = None,
     metadata: dict[str, str] | None = None,
     file_url: object = None,
+    webhook: str | None = None,
 ) -> Job:
     """Validate, then create a job: finished-in-2-s in test mode, queued work in live mode.
-    The input is an upload or, with `file_url`, a URL the worker fetches."""
+    The input is an upload or, with `file_url`, a URL the worker fetches. `webhook`: a URL
+    that gets this job's events (and no other's)."""
     type = type or Job.Type.SPLITTER
     format = format or "wav"
     tier = _validate(tier=tier, type=type, format=format)
     metadata = metadata_checked(metadata or {})
+    webhook = job_webhook_check(webhook) if webhook else None
     _validate_input(upload=upload, file_url=file_url)
     if upload is None:
         return _create_from_url(
@@ -163,6 +169,7 @@ def job_create(
             type=type,
             format=format,
             metadata=metadata,
+            webhook=webhook,
         )
     info = _probe_upload(upload)
     now = timezone.now()
@@ -181,7 +188,7 @@ def job_create(
         metadata=metadata,
     )
     if not livemode:
-        testmode.finish_at_creation(job, now=now)
+        _store_test_job(job, now=now, webhook=webhook)
         return job
 
     job.cost = job_cost(tier=tier, duration=info.duration)
@@ -193,6 +200,7 @@ def job_create(
             credit_charge(user=user, amount=job.cost, job_id=job.id)
             job.enqueued_at = now
             job.save()
+            _bind_webhook(job, webhook)
             enqueue_on_commit(job.id)
     except InsufficientCredits as err:
         default_storage.delete(job.input_name)
@@ -212,6 +220,7 @@ def _create_from_url(
     type: str,
     format: str,
     metadata: dict[str, str],
+    webhook: str | None,
 ) -> Job:
     """A job whose input the worker fetches. Nothing is charged now: the worker charges the
     audio it decodes (run.job_settle), so the balance need only cover the shortest job."""
@@ -230,7 +239,7 @@ def _create_from_url(
         download_token=random_token(32),
     )
     if not livemode:  # test mode never fetches
-        testmode.finish_at_creation(job, now=now)
+        _store_test_job(job, now=now, webhook=webhook)
         return job
     cheapest = job_cost(tier=tier, duration=0)
     balance = credit_balance(user=user)
@@ -242,5 +251,20 @@ def _create_from_url(
     with transaction.atomic():
         job.enqueued_at = now
         job.save()
+        _bind_webhook(job, webhook)
         enqueue_on_commit(job.id)
     return job
+
+
+def _bind_webhook(job: Job, webhook: str | None) -> None:
+    """The job's own webhook URL, stored in the transaction that stores the job."""
+    if webhook:
+        job_webhook_set(user=job.user, livemode=job.livemode, job_id=job.id, url=webhook)
+
+
+def _store_test_job(job: Job, *, now: datetime, webhook: str | None) -> None:
+    """A test job, stored finished with its event, which is due at its completion 2 s on."""
+    with transaction.atomic():
+        testmode.finish_at_creation(job, now=now)
+        _bind_webhook(job, webhook)
+        job_event_record(job_id=job.id)

@@ -18,6 +18,8 @@ from accounts.services import credit_refund
 
 from ..engines import queue_for
 from ..models import Job
+from ..paths import result_name as result_name  # where the stages find it
+from .events import job_event_record
 
 
 def _enqueue(job_id: str) -> None:
@@ -69,18 +71,20 @@ def job_owned(*, job: Job) -> bool:
 
 
 def finish(job: Job, *, guard: QuerySet[Job] | None = None, **fields: Any) -> bool:
-    """End the job with `fields`, every ending goes through here; False if `guard` (by default:
-    the job as long as this run owns it) no longer matches it, so of two endings racing,
-    exactly one wins."""
+    """End the job with `fields`, every ending goes through here, and write its event (the
+    outbox) in the same transaction; False if `guard` (by default: the job as long as this
+    run owns it) no longer matches it, so of two endings racing, exactly one wins."""
     now = timezone.now()
-    return bool(
-        (owned(job) if guard is None else guard).update(
+    with transaction.atomic():
+        done = (owned(job) if guard is None else guard).update(
             completed_at=now,
             expires_at=now + timedelta(seconds=settings.BTRO_RESULT_TTL_SECONDS),
             claim="",
             **fields,
         )
-    )
+        if done:
+            job_event_record(job_id=job.pk)
+    return bool(done)
 
 
 def job_fail(
@@ -105,8 +109,3 @@ def job_fail(
 def job_release(*, job: Job) -> None:
     """Give the job back to the queue after a transient error."""
     owned(job).update(claim="", heartbeat_at=None)
-
-
-def result_name(job: Job, stem: str) -> str:
-    """Where a live job's stem is kept in storage."""
-    return f"results/{job.id}/{stem}.{job.format}"

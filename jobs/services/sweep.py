@@ -1,6 +1,7 @@
 """Recovery and expiry, run every BTRO_SWEEP_INTERVAL_SECONDS by the scheduler (or by the
 embedded server): requeue jobs whose worker died or whose message was lost, give up jobs that
-keep killing their worker, delete expired files and old idempotency records."""
+keep killing their worker, resend webhook deliveries no worker took, delete expired files and
+old idempotency records."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
+
+from webhooks.services import delivery_sweep
 
 from ..models import IdempotencyRecord, Job
 from ..separation import TIER_STEMS
@@ -53,6 +56,9 @@ def job_sweep(
         job_purge(job=job)
         counts["purged"] += 1
     IdempotencyRecord.objects.filter(created__lte=now - IdempotencyRecord.TTL).delete()
+    # Webhook deliveries no worker took (a lost message, a worker killed after the job's
+    # last transition) go out again, on the same clock as lost jobs.
+    counts["webhooks_resent"] = delivery_sweep(resend_seconds=requeue_seconds)
     return counts
 
 

@@ -54,3 +54,23 @@ def test_the_api_reference_documents_balance_and_usage(client):
     assert "<code>/v1/balance</code>" in page and "<code>/v1/usage</code>" in page
     for name in ("start", "end", "available", "prices", "minutes", "credits"):
         assert f"<code>{name}</code>" in page
+
+
+def test_the_api_reference_documents_webhooks_and_events(client):
+    page = html.unescape(client.get("/docs/").content.decode())
+    for summary in (
+        "Create a webhook endpoint",
+        "Update a webhook endpoint",
+        "Delete a webhook endpoint",
+        "Roll an endpoint's signing secret",
+        "List events",
+        "Retrieve an event",
+        "Retrieve the job webhook secret",
+    ):
+        assert summary in page
+    for path in ("/v1/webhook_endpoints", "/v1/webhook_endpoints/{id}/roll_secret", "/v1/events"):
+        assert f"<code>{path}</code>" in page
+    assert "The Event object" in page and "The WebhookEndpoint object" in page
+    assert "BTRO-Signature" in page and "HMAC-SHA256" in page
+    for name in ("enabled_events", "disabled", "webhook", "data"):
+        assert f"<code>{name}</code>" in page

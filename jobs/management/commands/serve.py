@@ -14,6 +14,8 @@ from jobs.idempotency import idempotency_release_in_progress
 from jobs.scheduling import repeat_in_thread
 from jobs.services import job_sweep
 
+WEBHOOKS = "webhooks"  # the delivery actor's queue (webhooks.tasks)
+
 
 class BacklogWSGIServer(WSGIServer):
     # runserver listens with a backlog of 10: past it, a burst of clients gets SYN cookies
@@ -32,7 +34,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, addrport: str, **options: Any) -> None:
         stop: threading.Event | None = None
-        worker: Worker | None = None
+        workers: list[Worker] = []
         if settings.BTRO_EMBEDDED_WORKER:
             # Messages of the in-memory broker died with the last process: requeue now.
             counts = job_sweep(stale_seconds=0, requeue_seconds=0)
@@ -41,8 +43,15 @@ class Command(BaseCommand):
             # So were its requests: their Idempotency-Keys are free for a retry now, not in 10 min.
             idempotency_release_in_progress()
             # Every queue: jobs of each engine (and what else is sent); the sweep runs here.
-            worker = Worker(dramatiq.get_broker(), worker_threads=settings.BTRO_WORKER_THREADS)
-            worker.start()
+            # Webhook deliveries get workers of their own: a slow receiver never holds up a job.
+            broker = dramatiq.get_broker()
+            others = broker.get_declared_queues() - {WEBHOOKS}
+            workers = [
+                Worker(broker, queues=others, worker_threads=settings.BTRO_WORKER_THREADS),
+                Worker(broker, queues={WEBHOOKS}, worker_threads=4),
+            ]
+            for worker in workers:
+                worker.start()
             stop = repeat_in_thread(settings.BTRO_SWEEP_INTERVAL_SECONDS, job_sweep, name="sweep")
             self.stderr.write("Embedded worker started (set BROKER_URL to run workers apart).")
         # The installed runserver (staticfiles' when it is installed), which extends Django's.
@@ -54,5 +63,5 @@ class Command(BaseCommand):
         finally:
             if stop is not None:
                 stop.set()
-            if worker is not None:
+            for worker in workers:
                 worker.stop()

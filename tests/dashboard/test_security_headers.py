@@ -13,6 +13,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.models import ApiKey
 from dashboard.urls import urlpatterns
 from tests.conftest import client_for, upload
+from webhooks.services import endpoint_create
 
 pytestmark = pytest.mark.django_db
 SECRET_RE = re.compile(r"sk_(?:test|live)_[0-9A-Za-z]{38}")
@@ -21,9 +22,14 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 def every_dashboard_url(user, job_id: str) -> list[str]:
     key = ApiKey.objects.filter(user=user).first()
+    endpoint = endpoint_create(
+        user=user, livemode=False, url="https://example.com/hook", enabled_events=["*"]
+    )
     values = {
         "key_id": key.pk,
         "job_id": job_id,
+        "endpoint_id": endpoint.pk,
+        "delivery_id": 1,  # none: its page answers 404, no-store all the same
         "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
         "token": default_token_generator.make_token(user),
     }

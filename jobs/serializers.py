@@ -36,7 +36,7 @@ class ResultSerializer(serializers.Serializer):
     stems = serializers.DictField(child=StemSerializer())
 
 
-class ErrorSerializer(serializers.Serializer):
+class JobErrorSerializer(serializers.Serializer):
     type = serializers.CharField()
     message = serializers.CharField()
 
@@ -56,7 +56,7 @@ def metadata_field(help_text: str, **kwargs) -> serializers.DictField:
 
 class JobSerializer(serializers.Serializer):
     id = serializers.CharField()
-    object = serializers.CharField(default="job")
+    object = serializers.CharField(read_only=True, default="job")
     livemode = serializers.BooleanField()
     type = serializers.CharField()
     status = serializers.ChoiceField(choices=Job.Status.values)
@@ -66,7 +66,7 @@ class JobSerializer(serializers.Serializer):
     completed_at = serializers.IntegerField(allow_null=True)
     expires_at = serializers.IntegerField(allow_null=True)
     progress = serializers.IntegerField(min_value=0, max_value=100)
-    error = ErrorSerializer(allow_null=True)
+    error = JobErrorSerializer(allow_null=True)
     result = ResultSerializer(allow_null=True)
     metadata = metadata_field("Your own key/value pairs, as set at creation or by update.")
 
@@ -79,7 +79,7 @@ class JobSerializer(serializers.Serializer):
 
 @extend_schema_serializer(many=False)  # the list action answers one list object, not an array
 class JobListSerializer(serializers.Serializer):
-    object = serializers.CharField(default="list")
+    object = serializers.CharField(read_only=True, default="list")
     # A declared field, not the .data property: the serializer metaclass takes it off the class.
     data = JobSerializer(many=True)  # type: ignore[assignment]
     has_more = serializers.BooleanField()
@@ -88,7 +88,7 @@ class JobListSerializer(serializers.Serializer):
 
 class DeletedJobSerializer(serializers.Serializer):
     id = serializers.CharField()
-    object = serializers.CharField(default="job")
+    object = serializers.CharField(read_only=True, default="job")
     deleted = serializers.BooleanField(default=True)
 
 
@@ -150,10 +150,26 @@ def _moment(seconds: int) -> datetime:
     return datetime.fromtimestamp(min(seconds, LAST_TIMESTAMP), UTC)
 
 
-class JobListQuerySerializer(BracketNames):
+class PageQuerySerializer(serializers.Serializer):
+    """A page of a list, newest first, with Stripe's cursors: every list of /v1 takes these."""
+
     limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=10)
     starting_after = serializers.CharField(required=False)
     ending_before = serializers.CharField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        for cursor in ("starting_after", "ending_before"):
+            # A form's empty value reads as absent to DRF; the document says minLength 1.
+            if self.initial_data.get(cursor) == "":
+                raise serializers.ValidationError({cursor: "An object id, not empty."})
+        if attrs.get("starting_after") and attrs.get("ending_before"):
+            raise serializers.ValidationError(
+                {"ending_before": "Use starting_after or ending_before, not both."}
+            )
+        return attrs
+
+
+class JobListQuerySerializer(BracketNames, PageQuerySerializer):
     status = serializers.ChoiceField(
         choices=Job.Status.values, required=False, help_text="Only jobs showing this status now."
     )
@@ -173,10 +189,7 @@ class JobListQuerySerializer(BracketNames):
 
     def validate(self, attrs: dict) -> dict:
         """The arguments of selectors.job_list."""
-        if attrs.get("starting_after") and attrs.get("ending_before"):
-            raise serializers.ValidationError(
-                {"ending_before": "Use starting_after or ending_before, not both."}
-            )
+        attrs = super().validate(attrs)
         gte, lte = attrs.pop("created__gte", None), attrs.pop("created__lte", None)
         if gte is not None:
             attrs["created_gte"] = _moment(gte)
@@ -186,7 +199,7 @@ class JobListQuerySerializer(BracketNames):
 
 
 class BalanceSerializer(serializers.Serializer):
-    object = serializers.CharField(default="balance")
+    object = serializers.CharField(read_only=True, default="balance")
     available = serializers.IntegerField(help_text="Credits available to live jobs.")
     livemode = serializers.BooleanField()
     prices = serializers.DictField(
@@ -237,7 +250,7 @@ class UsageDaySerializer(serializers.Serializer):
 
 @extend_schema_serializer(many=False)
 class UsageSerializer(serializers.Serializer):
-    object = serializers.CharField(default="usage")
+    object = serializers.CharField(read_only=True, default="usage")
     livemode = serializers.BooleanField()
     start = serializers.IntegerField()
     end = serializers.IntegerField()

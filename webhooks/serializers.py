@@ -8,7 +8,7 @@ from django.http import QueryDict
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from jobs.serializers import JobSerializer
+from jobs.serializers import JobSerializer, PageQuerySerializer
 
 from .models import Event, WebhookEndpoint
 from .services import ALL_EVENTS, EVENT_TYPES, event_object
@@ -39,7 +39,7 @@ class EventDataSerializer(serializers.Serializer):
 
 class EventSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="evt_…; receivers drop a repeated id.")
-    object = serializers.CharField(default="event")
+    object = serializers.CharField(read_only=True, default="event")
     type = serializers.ChoiceField(choices=EVENT_TYPES)
     created = serializers.IntegerField(help_text="When it happened, in Unix seconds.")
     livemode = serializers.BooleanField()
@@ -51,25 +51,14 @@ class EventSerializer(serializers.Serializer):
 
 @extend_schema_serializer(many=False)
 class EventListSerializer(serializers.Serializer):
-    object = serializers.CharField(default="list")
+    object = serializers.CharField(read_only=True, default="list")
     data = EventSerializer(many=True)  # type: ignore[assignment]
     has_more = serializers.BooleanField()
     url = serializers.CharField()
 
 
-class EndpointListQuerySerializer(serializers.Serializer):
+class EndpointListQuerySerializer(PageQuerySerializer):
     """A page, newest first, with the cursors of /v1/jobs."""
-
-    limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=10)
-    starting_after = serializers.CharField(required=False)
-    ending_before = serializers.CharField(required=False)
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs.get("starting_after") and attrs.get("ending_before"):
-            raise serializers.ValidationError(
-                {"ending_before": "Use starting_after or ending_before, not both."}
-            )
-        return attrs
 
 
 class EventListQuerySerializer(EndpointListQuerySerializer):
@@ -78,7 +67,7 @@ class EventListQuerySerializer(EndpointListQuerySerializer):
 
 class WebhookEndpointSerializer(serializers.Serializer):
     id = serializers.CharField()
-    object = serializers.CharField(default="webhook_endpoint")
+    object = serializers.CharField(read_only=True, default="webhook_endpoint")
     url = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
     enabled_events = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_CHOICES))
@@ -109,7 +98,7 @@ class WebhookEndpointSerializer(serializers.Serializer):
 
 @extend_schema_serializer(many=False)
 class WebhookEndpointListSerializer(serializers.Serializer):
-    object = serializers.CharField(default="list")
+    object = serializers.CharField(read_only=True, default="list")
     data = WebhookEndpointSerializer(many=True)  # type: ignore[assignment]
     has_more = serializers.BooleanField()
     url = serializers.CharField()
@@ -117,7 +106,7 @@ class WebhookEndpointListSerializer(serializers.Serializer):
 
 class WebhookEndpointDeletedSerializer(serializers.Serializer):
     id = serializers.CharField()
-    object = serializers.CharField(default="webhook_endpoint")
+    object = serializers.CharField(read_only=True, default="webhook_endpoint")
     deleted = serializers.BooleanField(default=True)
 
 
@@ -152,7 +141,7 @@ class WebhookEndpointUpdateSerializer(serializers.Serializer):
 
 
 class WebhookSecretSerializer(serializers.Serializer):
-    object = serializers.CharField(default="webhook_secret")
+    object = serializers.CharField(read_only=True, default="webhook_secret")
     livemode = serializers.BooleanField()
     secret = serializers.CharField(
         help_text="whsec_…: signs the deliveries to the `webhook` URLs of this mode's jobs."

@@ -150,3 +150,18 @@ def test_metadata_set_on_create_and_changed_by_update_conforms(secret):
     listing = schema["/v1/jobs"]["GET"].Case(query={"status": "queued", "created[gte]": 0})
     page = listing.call_and_validate(headers=auth, checks=CHECKS).json()
     assert [job["metadata"] for job in page["data"]] == [{"batch": "b7"}]
+
+
+def test_generated_clients_see_every_object_named_and_no_builtin_shadowed(client):
+    schemas = client.get("/v1/openapi.json").json()["components"]["schemas"]
+    for name in ("Job", "JobList", "Balance", "Usage", "Event", "WebhookEndpoint"):
+        assert "object" in schemas[name]["required"], name
+    assert "Error" not in schemas  # TypeScript's built-in Error; ours are JobError, ErrorResponse
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/v1/events", "/v1/webhook_endpoints"])
+@pytest.mark.parametrize("cursor", ["starting_after", "ending_before"])
+def test_an_empty_cursor_is_refused_as_the_document_says(api, path, cursor):
+    response = api.get(f"{path}?{cursor}=")
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == cursor

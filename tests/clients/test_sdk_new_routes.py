@@ -3,6 +3,7 @@ events, webhook endpoints, `btro listen`): these pass once those branches are me
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -69,6 +70,27 @@ def test_webhook_endpoints_are_created_listed_updated_rolled_and_deleted(sdk):
     assert sdk.webhook_endpoints.delete(endpoint.id)["deleted"] is True
     with pytest.raises(errors.NotFound):
         sdk.webhook_endpoints.retrieve(endpoint.id)
+
+
+def test_the_async_client_manages_webhook_endpoints_too(test_key, live_server, transactional_db):
+    from btro_sdk import AsyncClient
+
+    async def flow() -> None:
+        async with AsyncClient(api_key=test_key, base_url=live_server.url) as client:
+            endpoint = await client.webhook_endpoints.create(
+                url="https://example.com/hook", enabled_events=["*"]
+            )
+            assert endpoint.secret.startswith("whsec_")
+            assert [e.id async for e in client.webhook_endpoints.list()] == [endpoint.id]
+            updated = await client.webhook_endpoints.update(endpoint.id, disabled=True)
+            assert updated.status == "disabled"
+            rolled = await client.webhook_endpoints.roll_secret(endpoint.id)
+            assert rolled.secret != endpoint.secret
+            assert (await client.webhook_endpoints.retrieve(endpoint.id)).id == endpoint.id
+            assert (await client.webhook_endpoints.delete(endpoint.id))["deleted"] is True
+            assert (await client.webhook_secret()).startswith("whsec_")
+
+    asyncio.run(flow())
 
 
 def test_events_are_listed_by_type_and_retrieved(live_sdk, worker, settings):

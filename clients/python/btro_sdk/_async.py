@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -78,6 +78,7 @@ class AsyncClient:
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
         self.jobs = AsyncJobs(self)
         self.events = AsyncEvents(self)
+        self.webhook_endpoints = AsyncWebhookEndpoints(self)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -92,6 +93,10 @@ class AsyncClient:
 
     async def balance(self) -> BtroObject:
         return await self.object(Request("GET", "/v1/balance"))
+
+    async def webhook_secret(self) -> str:
+        """The secret that signs deliveries to a job's own `webhook` URL, for this key's mode."""
+        return str((await self.object(Request("GET", "/v1/webhook_secret")))["secret"])
 
     async def usage(self, start: int | None = None, end: int | None = None) -> BtroObject:
         params = _core.list_params(start=start, end=end)
@@ -274,3 +279,59 @@ class AsyncEvents:
 
     async def retrieve(self, id: str) -> BtroObject:
         return await self._client.object(Request("GET", f"/v1/events/{id}"))
+
+
+class AsyncWebhookEndpoints:
+    """The twin of _sync.WebhookEndpoints: the same requests, awaited."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def _post(self, path: str, **fields: Any) -> BtroObject:
+        request = Request(
+            "POST", path, form=_core.form(**fields), idempotency_key=_core.new_idempotency_key()
+        )
+        return await self._client.object(request)
+
+    async def create(
+        self,
+        *,
+        url: str,
+        enabled_events: Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> BtroObject:
+        return await self._post(
+            "/v1/webhook_endpoints",
+            url=url,
+            enabled_events=enabled_events,
+            description=description,
+        )
+
+    def list(self, *, limit: int | None = None) -> AsyncIterator[BtroObject]:
+        return _pages(self._client, "/v1/webhook_endpoints", _core.list_params(limit=limit))
+
+    async def retrieve(self, id: str) -> BtroObject:
+        return await self._client.object(Request("GET", f"/v1/webhook_endpoints/{id}"))
+
+    async def update(
+        self,
+        id: str,
+        *,
+        url: str | None = None,
+        enabled_events: Sequence[str] | None = None,
+        description: str | None = None,
+        disabled: bool | None = None,
+    ) -> BtroObject:
+        return await self._post(
+            f"/v1/webhook_endpoints/{id}",
+            url=url,
+            enabled_events=enabled_events,
+            description=description,
+            disabled=disabled,
+        )
+
+    async def delete(self, id: str) -> BtroObject:
+        return await self._client.object(Request("DELETE", f"/v1/webhook_endpoints/{id}"))
+
+    async def roll_secret(self, id: str) -> BtroObject:
+        return await self._post(f"/v1/webhook_endpoints/{id}/roll_secret")

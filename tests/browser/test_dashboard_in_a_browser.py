@@ -130,7 +130,9 @@ def test_a_new_user_takes_a_key_rolls_it_hears_a_job_and_revokes_the_key(
     assert page.locator(".key-column[data-mode=test] .key").count() == 0
 
 
-@pytest.mark.parametrize("path", ["/", "/keys/", "/jobs/", "/try/", "/usage/", "/docs/"])
+@pytest.mark.parametrize(
+    "path", ["/", "/keys/", "/jobs/", "/try/", "/usage/", "/webhooks/", "/docs/"]
+)
 def test_pages_fit_a_phone_screen(phone, path, screenshot):
     sign_up(phone, email="phone@example.com")
     phone.goto(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 
@@ -10,6 +9,7 @@ import pytest
 import soundfile as sf
 from btro_sdk import AsyncClient, Client, JobFailed, errors
 
+from tests.clients.conftest import run_async
 from tests.conftest import wav_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,7 +119,7 @@ def test_the_async_client_does_the_same_flow(live_server, test_key, tmp_path):
                 await client.jobs.retrieve("job_test_nope")
             return files
 
-    files = asyncio.run(flow())
+    files = run_async(flow())
     assert sorted(files) == ["instrumental", "vocals"]
     assert all(path.stat().st_size > 1000 for path in files.values())
 

@@ -3,7 +3,6 @@ events, webhook endpoints, `btro listen`): these pass once those branches are me
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from btro_sdk import JobCanceled, errors, webhooks
 
-from tests.clients.conftest import answer
+from tests.clients.conftest import answer, run_async
 from tests.conftest import wav_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,7 +89,7 @@ def test_the_async_client_manages_webhook_endpoints_too(test_key, live_server, t
             assert (await client.webhook_endpoints.delete(endpoint.id))["deleted"] is True
             assert (await client.webhook_secret()).startswith("whsec_")
 
-    asyncio.run(flow())
+    run_async(flow())
 
 
 def test_events_are_listed_by_type_and_retrieved(live_sdk, worker, settings):

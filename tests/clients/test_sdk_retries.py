@@ -3,7 +3,6 @@ a download resumed with Range after the connection drops. Real loopback servers.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import time
@@ -11,7 +10,7 @@ import time
 import pytest
 from btro_sdk import APIConnectionError, AsyncClient, Client, errors
 
-from tests.clients.conftest import answer
+from tests.clients.conftest import answer, run_async
 
 JOB = {"id": "job_test_x", "object": "job", "status": "queued", "progress": 0}
 
@@ -51,7 +50,7 @@ def test_the_async_client_retries_a_429_too(loopback):
             return (await client.jobs.retrieve("job_test_x")).id
 
     started = time.monotonic()
-    assert asyncio.run(retrieve()) == "job_test_x" and len(server.seen) == 2
+    assert run_async(retrieve()) == "job_test_x" and len(server.seen) == 2
     assert time.monotonic() - started >= 1.0
 
 
@@ -160,7 +159,7 @@ def test_a_dropped_download_resumes_with_range_where_it_stopped(loopback, tmp_pa
                 job = await client.jobs.retrieve("job_test_x")
                 return await job.download(tmp_path, on_progress=on_progress)
 
-        files = asyncio.run(download())
+        files = run_async(download())
     assert files["vocals"].read_bytes() == stem
     downloads = [seen for seen in server.seen if seen.path.startswith("/files/")]
     assert [seen.headers.get("Range") for seen in downloads] == [None, f"bytes={cut}-"]

@@ -5,8 +5,12 @@ The counters are process-wide and other tests move them too: every check is on a
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import dramatiq
 import pytest
@@ -22,6 +26,7 @@ from webhooks.services import delivery_attempt
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TOKEN = "metrics-token-0123456789"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -179,3 +184,50 @@ def test_a_made_up_method_or_content_length_adds_no_series_and_no_error(scrape):
     assert response.status_code < 500
     text = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
     assert 'method="BREW"' not in text and 'method="<invalid method>"' in text
+
+
+COUNT_A_JOB = """
+import django
+django.setup()
+from btro.metrics import JOBS_CREATED
+JOBS_CREATED.labels(tier="pro", engine="dsp").inc()
+"""
+
+SCRAPE = """
+import django
+django.setup()
+from django.test import Client
+from django.test.utils import setup_test_environment
+import jobs.views
+setup_test_environment()
+jobs.views.queue_states = dict  # no database in this process: the queues are tested above
+response = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer %s")
+assert response.status_code == 200, response.content
+print(response.content.decode())
+"""
+
+
+def test_with_a_multiprocess_directory_a_scrape_adds_up_every_process(tmp_path):
+    """gunicorn's and rundramatiq's processes share PROMETHEUS_MULTIPROC_DIR: one scrape of
+    any web process shows what every worker process counted."""
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "btro.settings",
+        "BTRO_METRICS_TOKEN": TOKEN,
+    }
+    for _ in range(2):  # two worker processes, one job each
+        subprocess.run([sys.executable, "-c", COUNT_A_JOB], env=env, cwd=ROOT, check=True)
+    scraped = subprocess.run(
+        [sys.executable, "-c", SCRAPE % TOKEN],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    families = {f.name: f for f in text_string_to_metric_families(scraped)}
+    [sample] = [
+        s for s in families["btro_jobs_created"].samples if s.name == "btro_jobs_created_total"
+    ]
+    assert sample.labels == {"tier": "pro", "engine": "dsp"} and sample.value == 2

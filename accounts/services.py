@@ -10,6 +10,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
+from btro.metrics import CREDITS_CHARGED, CREDITS_REFUNDED, count_on_commit
+
 from .keys import key_digest, key_generate, key_mask
 from .models import ApiKey, CreditEntry, User
 
@@ -126,6 +128,7 @@ def credit_charge(*, user: User, amount: int, job_id: str) -> CreditEntry:
     """Charge a job, or raise InsufficientCredits; concurrent charges are serialised per user."""
     _lock(user)
     _require(user, amount)
+    count_on_commit(lambda: CREDITS_CHARGED.inc(amount))
     return CreditEntry.objects.create(
         user=user, kind="cost", amount=-amount, job_id=job_id, note=f"Job {job_id}"
     )
@@ -149,6 +152,9 @@ def credit_settle(*, user: User, job_id: str, amount: int, note: str = "") -> Cr
         raise ValueError(f"Job {job_id} was already settled at {charged} credits, not {amount}.")
     if extra > 0:
         _require(user, extra)
+        count_on_commit(lambda: CREDITS_CHARGED.inc(extra))
+    else:
+        count_on_commit(lambda: CREDITS_REFUNDED.inc(-extra))
     return CreditEntry.objects.create(
         user=user, kind="adjustment", amount=-extra, job_id=job_id, note=note or f"Job {job_id}"
     )
@@ -162,6 +168,7 @@ def credit_refund(*, job_id: str) -> CreditEntry | None:
         return None
     try:
         with transaction.atomic():
+            count_on_commit(lambda: CREDITS_REFUNDED.inc(charged))
             return CreditEntry.objects.create(
                 user_id=first.user_id,
                 kind="refund",

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Requests by view, method and status for /metrics (django-prometheus; btro/metrics.py).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "btro.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dashboard.middleware.ContentSecurityPolicyMiddleware",
@@ -50,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "btro.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "btro.urls"
@@ -190,6 +193,8 @@ BTRO_WEBHOOK_RETRY_SCHEDULE = env.list(
 )
 BTRO_WEBHOOK_RETRY_FOR_SECONDS = env.float("BTRO_WEBHOOK_RETRY_FOR_SECONDS", default=3 * 86400)
 BTRO_WEBHOOK_ALLOW_PRIVATE = env.bool("BTRO_WEBHOOK_ALLOW_PRIVATE", default=False)
+# GET /metrics answers a bearer of this token; unset, /metrics is a 404.
+BTRO_METRICS_TOKEN = env("BTRO_METRICS_TOKEN", default="")
 # A delivery due this long that no worker took (a lost message) is sent again by the sweep.
 BTRO_WEBHOOK_RESEND_SECONDS = env.int("BTRO_WEBHOOK_RESEND_SECONDS", default=30)
 

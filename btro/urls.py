@@ -1,10 +1,13 @@
 from django.urls import include, path
 
+from jobs.views import metrics
+
 from . import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("v1/", include("jobs.urls")),
     path("v1/", include("webhooks.urls")),
     path("", include("dashboard.urls")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -14,6 +14,7 @@ from accounts.models import CreditEntry, User
 from btro.errors import Gone, InvalidParameter, NotFound
 
 from . import testmode
+from .engines import SEPARATION_QUEUES, queue_for
 from .models import Job
 
 
@@ -201,3 +202,39 @@ def job_credits_by_day(
         .annotate(credits=Sum("charged"))
     )
     return {(row["day"], row["tier"]): -(row["credits"] or 0) for row in rows}
+
+
+@dataclass
+class QueueState:
+    """A separation queue now: live jobs waiting (no run holds them), the oldest's wait, and
+    jobs a run holds."""
+
+    waiting: int = 0
+    oldest_enqueued_at: datetime | None = None
+    running: int = 0
+
+
+def queue_states() -> dict[str, QueueState]:
+    """Every separation queue's state, read from the jobs (the broker's own count does not
+    see a lost message, and each broker counts differently)."""
+    states = {queue: QueueState() for queue in SEPARATION_QUEUES}
+    waiting = Q(claim="")
+    rows = (
+        Job.objects.filter(status=Job.Status.QUEUED, livemode=True)
+        .order_by()
+        .values("tier")
+        .annotate(
+            waiting=Count("id", filter=waiting),
+            running=Count("id", filter=~waiting),
+            oldest=Min("enqueued_at", filter=waiting),
+        )
+    )
+    for row in rows:
+        state = states.setdefault(queue_for(row["tier"]), QueueState())
+        state.waiting += row["waiting"]
+        state.running += row["running"]
+        oldest = row["oldest"]
+        if oldest is not None:
+            if state.oldest_enqueued_at is None or oldest < state.oldest_enqueued_at:
+                state.oldest_enqueued_at = oldest
+    return states

@@ -1,11 +1,15 @@
-"""Stem downloads: plain URLs (an <audio> tag can play them) made unguessable by a token."""
+"""Stem downloads: plain URLs (an <audio> tag can play them) made unguessable by a token.
+And /metrics, for Prometheus, behind its own bearer token."""
 
 from __future__ import annotations
 
 import hmac
 import io
+import os
 import re
+from collections.abc import Iterable, Iterator
 
+from django.conf import settings
 from django.http import (
     FileResponse,
     HttpRequest,
@@ -14,16 +18,27 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
 
-from btro.errors import ApiError, Gone, MethodNotAllowed, NotFound, RangeNotSatisfiable
+from btro.errors import (
+    ApiError,
+    AuthenticationError,
+    Gone,
+    MethodNotAllowed,
+    NotFound,
+    RangeNotSatisfiable,
+)
 from btro.errors.handlers import error_response
 
 from . import testmode
 from .models import Job
 from .parameters import refuse_unknown
-from .selectors import job_is_expired, job_view
+from .selectors import job_is_expired, job_view, queue_states
 from .separation.audio import CONTENT_TYPES
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -121,4 +136,76 @@ def _download(request: HttpRequest, job_id: str, token: str, filename: str) -> H
     )
     response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Content-Length"] = str(length)
+    return response
+
+
+class _QueueCollector(Collector):
+    """The separation queues, read from the jobs at scrape time (one query)."""
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "btro_queue_depth",
+            "Live jobs waiting in the queue (no run holds them).",
+            labels=["queue"],
+        )
+        age = GaugeMetricFamily(
+            "btro_queue_oldest_age_seconds",
+            "Seconds the oldest waiting live job has waited (0: none waits).",
+            labels=["queue"],
+        )
+        running = GaugeMetricFamily(
+            "btro_queue_running", "Live jobs a worker run holds now.", labels=["queue"]
+        )
+        now = timezone.now()
+        for queue, state in sorted(queue_states().items()):
+            oldest = state.oldest_enqueued_at
+            depth.add_metric([queue], state.waiting)
+            age.add_metric([queue], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+            running.add_metric([queue], state.running)
+        yield from (depth, age, running)
+
+
+class _ThisProcess(Collector):
+    def collect(self) -> Iterable[Metric]:
+        return REGISTRY.collect()
+
+
+def _registry() -> CollectorRegistry:
+    """This process's metrics, or, with PROMETHEUS_MULTIPROC_DIR, those of every process
+    sharing the directory (btro/metrics.py says why); and the queues."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_ThisProcess())
+    registry.register(_QueueCollector())
+    return registry
+
+
+@csrf_exempt
+def metrics(request: HttpRequest) -> HttpResponse:
+    """GET /metrics, Prometheus' text format, for a bearer of BTRO_METRICS_TOKEN; a 404 where
+    no token is set, so that nothing shows by default."""
+    token = settings.BTRO_METRICS_TOKEN
+    if not token:
+        return error_response(request, NotFound("No such page."))
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        return error_response(
+            request,
+            AuthenticationError(
+                "Send the metrics token as 'Authorization: Bearer <BTRO_METRICS_TOKEN>'.",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            ),
+        )
+    if request.method not in ("GET", "HEAD"):
+        return error_response(
+            request,
+            MethodNotAllowed(
+                f"Method {request.method} is not allowed here: use GET.",
+                headers={"Allow": "GET, HEAD"},
+            ),
+        )
+    response = HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+    response["Cache-Control"] = "no-store"
     return response

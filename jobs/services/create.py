@@ -23,9 +23,11 @@ from accounts.selectors import credit_balance
 from accounts.services import InsufficientCredits, credit_charge
 from btro import outbound
 from btro.errors import InvalidParameter, PaymentRequired, UploadTooLarge
+from btro.metrics import JOBS_CREATED, JOBS_SUCCEEDED, count_on_commit
 from webhooks.services import job_webhook_check, job_webhook_set
 
 from .. import testmode
+from ..engines import engine_name_for
 from ..ids import job_id_new, random_token
 from ..models import Job
 from ..separation import TIER_STEMS, TIERS, AudioError
@@ -202,6 +204,7 @@ def job_create(
             job.save()
             _bind_webhook(job, webhook)
             enqueue_on_commit(job.id)
+            _count_created(job)
     except InsufficientCredits as err:
         default_storage.delete(job.input_name)
         raise PaymentRequired(str(err)) from None
@@ -253,7 +256,15 @@ def _create_from_url(
         job.save()
         _bind_webhook(job, webhook)
         enqueue_on_commit(job.id)
+        _count_created(job)
     return job
+
+
+def _count_created(job: Job) -> None:
+    engine = engine_name_for(job.tier) if job.livemode else "test"
+    count_on_commit(JOBS_CREATED.labels(tier=job.tier, engine=engine).inc)
+    if not job.livemode:  # stored finished at once
+        count_on_commit(JOBS_SUCCEEDED.labels(tier=job.tier, engine=engine).inc)
 
 
 def _bind_webhook(job: Job, webhook: str | None) -> None:
@@ -268,3 +279,4 @@ def _store_test_job(job: Job, *, now: datetime, webhook: str | None) -> None:
         testmode.finish_at_creation(job, now=now)
         _bind_webhook(job, webhook)
         job_event_record(job_id=job.id)
+        _count_created(job)

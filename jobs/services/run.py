@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
 
 from accounts.services import InsufficientCredits, credit_settle
+from btro.metrics import AUDIO_SECONDS, SEPARATION_SECONDS
 
 from ..engines import engine_memory_mb, engine_name_for, engine_options
 from ..models import Job
@@ -113,6 +114,7 @@ def job_run(*, job_id: str) -> None:
     if job is None:
         return
     engine = engine_name_for(job.tier)
+    started = time.monotonic()
     last = {"progress": -1.0, "beat": time.monotonic(), "check": time.monotonic()}
 
     def on_progress(progress: float | None) -> None:
@@ -173,7 +175,12 @@ def job_run(*, job_id: str) -> None:
             "sample_rate": outcome.sample_rate,
             "stems": stems,
         }
-        if not finish(job, status=Job.Status.SUCCEEDED, progress=100, result=result):
+        if finish(job, status=Job.Status.SUCCEEDED, progress=100, result=result):
+            SEPARATION_SECONDS.labels(engine=engine, tier=job.tier).observe(
+                time.monotonic() - started
+            )
+            AUDIO_SECONDS.labels(engine=engine, tier=job.tier).observe(job.duration or 0)
+        else:
             # Canceled (or deleted) while the stems were stored: they must not outlive it. A
             # job another run took over keeps them: that run writes the same names.
             if Job.objects.filter(pk=job.pk, status=Job.Status.FAILED).exists():

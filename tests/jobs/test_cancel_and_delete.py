@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import CreditEntry
 from accounts.selectors import credit_balance
 from accounts.services import credit_settle
-from btro.errors import JobEnded
+from btro.errors import Gone, JobEnded
 from jobs.models import Job
 from jobs.separation.runner import SeparationProcess
 from jobs.services import job_cancel, job_claim, job_delete, job_fail, job_run
@@ -311,3 +311,12 @@ def test_a_cancel_racing_the_workers_ending_wins_or_loses_whole(live_api, user, 
             assert stored.error_type == "canceled" and stored.result is None
             assert refunds == 1
     assert wins["worker"] + wins["cancel"] == 20, wins
+
+
+def test_of_two_deletes_racing_one_answers_the_job_and_the_other_a_410(live_api, worker):
+    job = create(live_api)
+    seen_by_the_second = Job.objects.get(pk=job["id"])  # both read it before either wrote
+    assert live_api.delete(f"/v1/jobs/{job['id']}").status_code == 200
+    with pytest.raises(Gone) as lost:
+        job_delete(job=seen_by_the_second)
+    assert lost.value.status == 410 and "deleted" in lost.value.message

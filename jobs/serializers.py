@@ -169,23 +169,20 @@ class PageQuerySerializer(serializers.Serializer):
         return attrs
 
 
+def unix_seconds(help_text: str) -> serializers.IntegerField:
+    """An optional query parameter in Unix seconds, within the dates the API can show."""
+    return serializers.IntegerField(
+        min_value=0, max_value=LAST_TIMESTAMP, required=False, help_text=help_text
+    )
+
+
 class JobListQuerySerializer(BracketNames, PageQuerySerializer):
     status = serializers.ChoiceField(
         choices=Job.Status.values, required=False, help_text="Only jobs showing this status now."
     )
     tier = serializers.ChoiceField(choices=TIERS, required=False)
-    created__gte = serializers.IntegerField(
-        min_value=0,
-        max_value=LAST_TIMESTAMP,
-        required=False,
-        help_text="Only jobs created at or after this Unix time (seconds).",
-    )
-    created__lte = serializers.IntegerField(
-        min_value=0,
-        max_value=LAST_TIMESTAMP,
-        required=False,
-        help_text="Only jobs created at or before this Unix time (seconds).",
-    )
+    created__gte = unix_seconds("Only jobs created at or after this Unix time (seconds).")
+    created__lte = unix_seconds("Only jobs created at or before this Unix time (seconds).")
 
     def validate(self, attrs: dict) -> dict:
         """The arguments of selectors.job_list."""
@@ -212,18 +209,8 @@ USAGE_MAX_DAYS = 366
 
 
 class UsageQuerySerializer(serializers.Serializer):
-    start = serializers.IntegerField(
-        min_value=0,
-        max_value=LAST_TIMESTAMP,
-        required=False,
-        help_text="Unix seconds, inclusive. Default: 30 days before end.",
-    )
-    end = serializers.IntegerField(
-        min_value=0,
-        max_value=LAST_TIMESTAMP,
-        required=False,
-        help_text="Unix seconds, exclusive. Default: now (the next whole second).",
-    )
+    start = unix_seconds("Unix seconds, inclusive. Default: 30 days before end.")
+    end = unix_seconds("Unix seconds, exclusive. Default: now (the next whole second).")
 
     def validate(self, attrs: dict) -> dict:
         # The next whole second: a job created a moment ago is inside the default window.

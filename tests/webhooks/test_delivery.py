@@ -57,7 +57,7 @@ def test_a_live_job_delivers_one_signed_event_that_verifies(live_api, worker, re
     assert url.removeprefix(settings.BTRO_PUBLIC_URL) in shown["result"]["stems"]["vocals"]["url"]
     assert live_api.get(f"/v1/events/{event['id']}").json() == event
     time.sleep(0.3)
-    worker.join("webhooks")
+    worker.join("webhooks", timeout=60_000)
     assert len(receiver.received) == 1
     assert Delivery.objects.get().state == Delivery.State.SUCCEEDED
 

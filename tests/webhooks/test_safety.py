@@ -103,7 +103,7 @@ def test_a_disabled_endpoint_gets_nothing(api, worker, receiver, now_jobs):
     assert response.status_code == 200 and response.json()["status"] == "disabled"
     create_test_job(api)
     time.sleep(0.5)
-    worker.join("webhooks")
+    worker.join("webhooks", timeout=60_000)
     assert receiver.received == [] and not Delivery.objects.exists()
     api.post(f"/v1/webhook_endpoints/{created['id']}", {"disabled": "false"})
     create_test_job(api)

@@ -67,6 +67,19 @@ def _models() -> None:
         raise LookupError("checkpoints missing")
 
 
+# What the apps add to /readyz beside the probes, name → a function of JSON-able facts (jobs adds
+# "engines", each tier's engine and why): btro imports no app, the apps register at start-up.
+_facts: dict[str, Callable[[], object]] = {}
+
+
+def readiness_fact(name: str, fact: Callable[[], object]) -> None:
+    _facts[name] = fact
+
+
+def readiness_facts() -> dict[str, object]:
+    return {name: fact() for name, fact in _facts.items()}
+
+
 def readiness(*, worker: bool) -> tuple[bool, dict[str, dict[str, str]]]:
     """Each component: ok, or error with the exception's class as the reason. A worker (this
     process runs jobs) also needs its engines' checkpoints."""
@@ -113,5 +126,5 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @_probe
 def readyz(request: HttpRequest) -> JsonResponse:
     ready, components = readiness(worker=settings.BTRO_EMBEDDED_WORKER)
-    body = {"status": "ok" if ready else "error", "components": components}
+    body = {"status": "ok" if ready else "error", "components": components, **readiness_facts()}
     return JsonResponse(body, status=200 if ready else 503)

@@ -202,8 +202,10 @@ BTRO_METRICS_TOKEN = env("BTRO_METRICS_TOKEN", default="")
 # A delivery due this long that no worker took (a lost message) is sent again by the sweep.
 BTRO_WEBHOOK_RESEND_SECONDS = env.int("BTRO_WEBHOOK_RESEND_SECONDS", default=30)
 
-# Engines: one default, optionally one per tier (e.g. BTRO_ENGINE_BY_TIER=basic=dsp,pro=demucs)
-BTRO_ENGINE = env("BTRO_ENGINE", default="dsp")
+# Engines: one default, optionally one per tier (e.g. BTRO_ENGINE_BY_TIER=basic=dsp,pro=demucs).
+# auto (jobs.engines.engine_choice): demucs for a tier whose checkpoints are in BTRO_MODEL_DIR
+# and PyTorch and demucs are installed, dsp otherwise.
+BTRO_ENGINE = env("BTRO_ENGINE", default="auto")
 BTRO_ENGINE_BY_TIER = env.dict("BTRO_ENGINE_BY_TIER", default={})
 BTRO_MODEL_DIR = env("BTRO_MODEL_DIR", default=str(VAR_DIR / "models"))
 # A machine that runs no demucs job (a CPU worker on separate.dsp, the web tier) may silence

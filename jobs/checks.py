@@ -1,4 +1,5 @@
-"""System checks: a configured demucs engine must have its package and checkpoints in place."""
+"""System checks: a configured demucs engine must have its package and checkpoints in place.
+A tier on auto never errs: it runs on dsp, and `manage.py check` and /readyz say why."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from .separation import TIERS
 
 
 def demucs_tiers() -> list[str]:
-    """The tiers that settings send to the demucs engine."""
+    """The tiers that settings send to the demucs engine by name (not by auto)."""
     by_tier = settings.BTRO_ENGINE_BY_TIER
     return [tier for tier in TIERS if by_tier.get(tier, settings.BTRO_ENGINE) == "demucs"]
 
@@ -28,7 +29,7 @@ def check_demucs_models(app_configs: Any = None, **kwargs: Any) -> list[checks.C
         return [
             checks.Error(
                 f"BTRO_ENGINE uses demucs but {' and '.join(absent)} is not installed.",
-                hint="pip install -r requirements-neural.txt (or set BTRO_ENGINE=dsp).",
+                hint="pip install -r requirements-neural.txt (or set BTRO_ENGINE=auto).",
                 id="btro.E001",
             )
         ]

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create, user_signup
+from jobs.engines import engine_choices_forget
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -21,6 +22,10 @@ IN_CI = os.environ.get("CI") == "true"
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    # No checkpoints unless a test writes some: a developer's `make models` must not move the
+    # auto engine's tiers onto demucs.
+    settings.BTRO_MODEL_DIR = str(tmp_path / "models")
+    engine_choices_forget()
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

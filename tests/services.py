@@ -177,7 +177,8 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env={**os.environ, **env},
+        # No checkpoints unless the test names a folder (see conftest's _isolated).
+        env={**os.environ, "BTRO_MODEL_DIR": str(log.parent / "models"), **env},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: we kill it whole

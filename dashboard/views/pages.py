@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.selectors import api_key_list_current, credit_balance, credit_ledger
+from jobs.engines import EngineChoice, engine_choices
 from jobs.selectors import job_minutes_by_day, job_search
 from jobs.separation import TIER_STEMS, TIERS
 
@@ -37,9 +38,15 @@ def _quickstart_key(request: HttpRequest, revealed: Revealed | None) -> str:
     return key.mask if key else "$BTRO_API_KEY"
 
 
+def _tiers() -> list[tuple[str, tuple[str, ...], EngineChoice]]:
+    """Each tier's stems, and the engine that runs it here and why (the tier tables)."""
+    choices = engine_choices()
+    return [(tier, stems, choices[tier]) for tier, stems in TIER_STEMS.items()]
+
+
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
-        landing = {"curl": curl_create(request), "tiers": TIER_STEMS.items()}
+        landing = {"curl": curl_create(request), "tiers": _tiers()}
         return render(request, "dashboard/landing.html", landing)
     revealed = take_revealed(request)
     now = timezone.now()
@@ -84,6 +91,6 @@ def reference(request: HttpRequest) -> HttpResponse:
         "curl": curl_create(request, key=_quickstart_key(request, revealed)),
         "revealed": revealed,
         "base_url": site_url(request),
-        "tiers": TIER_STEMS.items(),
+        "tiers": _tiers(),
     }
     return render(request, "dashboard/reference.html", context)

@@ -40,3 +40,18 @@ def test_a_missing_model_folder_fails_the_job_with_its_path(live_api, worker, se
     stored = Job.objects.get(pk=job["id"])
     assert stored.status == "failed" and stored.error_type == "engine_error"
     assert "no-models-here" in stored.error_message
+
+
+def test_on_auto_a_tier_with_checkpoints_runs_on_demucs_and_one_without_on_dsp(
+    live_api, worker, settings, tmp_path
+):
+    settings.BTRO_ENGINE = "auto"
+    settings.BTRO_ENGINE_BY_TIER = {}
+    settings.BTRO_MODEL_DIR = str(write_model_dir(tmp_path / "models", names=("htdemucs",)))
+    settings.BTRO_DEMUCS = {**settings.BTRO_DEMUCS, "device": "cpu", "threads": 1}
+    pro, studio = create(live_api, "pro").json(), create(live_api, "studio").json()
+    run_all(worker)
+    for job, engine in ((pro, "demucs"), (studio, "dsp")):
+        stored = Job.objects.get(pk=job["id"])
+        assert stored.status == "succeeded", stored.error_message
+        assert stored.result["engine"] == engine

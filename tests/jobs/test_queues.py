@@ -103,3 +103,18 @@ def test_rundramatiq_with_queues_takes_only_that_queues_jobs_on_redis(
     assert redis.client.llen("dramatiq:separate.demucs") == 1  # still waiting for a GPU worker
     redis.flush_all()
     redis.close()
+
+
+def test_on_auto_a_tier_goes_to_the_demucs_queue_once_its_checkpoints_are_there(
+    live_api, broker, settings, tmp_path
+):
+    pytest.importorskip("demucs")
+    from tests.neural_models import write_model_dir
+
+    settings.BTRO_ENGINE, settings.BTRO_ENGINE_BY_TIER = "auto", {}
+    settings.BTRO_MODEL_DIR = str(tmp_path / "models")
+    before = create(live_api, "pro")
+    write_model_dir(tmp_path / "models", names=("htdemucs",))  # `make models`, no restart
+    after, studio = create(live_api, "pro"), create(live_api, "studio")
+    assert queued(broker, "separate.dsp") == [before, studio]
+    assert queued(broker, "separate.demucs") == [after]

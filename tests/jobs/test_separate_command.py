@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,11 @@ from tests.fake_engines import CountingEngine
 
 SR = 22050
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def no_models(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `manage.py` child whose auto engine finds no checkpoints."""
+    return {**os.environ, "BTRO_MODEL_DIR": str(tmp_path / "models")}
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +120,7 @@ def test_the_cli_fails_with_one_line_and_no_traceback(tmp_path):
 
     done = subprocess.run(
         [sys.executable, "manage.py", "separate", str(path), "--tier", "pro", "--out", "x"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=no_models(tmp_path),
     )  # fmt: skip
 
     assert done.returncode != 0
@@ -127,7 +133,7 @@ def test_the_cli_keeps_stderr_quiet_when_it_is_not_a_terminal(tmp_path, track):
 
     done = subprocess.run(
         [sys.executable, "manage.py", "separate", str(track), "--tier", "basic", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=no_models(tmp_path),
     )  # fmt: skip
 
     assert done.returncode == 0, done.stderr

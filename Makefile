@@ -43,11 +43,12 @@ $(VENV)/.fleet: $(VENV)/.installed requirements-fleet.txt
 	touch $@
 
 fleet: $(VENV)/.fleet
+	mkdir -p var/fleet/metrics var/fleet/weed
 	$(HONCHO) run sh -c 'psql "$$DATABASE_URL" -qAtc "" 2>/dev/null || \
 	  createdb --maintenance-db="$${DATABASE_URL%/*}/postgres" "$${DATABASE_URL##*/}"'
 	$(HONCHO) run $(PY) manage.py migrate --noinput -v0
 	$(HONCHO) run $(PY) manage.py collectstatic --noinput -v0
-	rm -rf var/fleet/metrics && mkdir -p var/fleet/metrics var/fleet/weed
+	rm -rf var/fleet/metrics && mkdir var/fleet/metrics  # the last run's processes' counts
 	$(HONCHO) start -p $(PORT)
 
 test: install neural

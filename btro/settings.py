@@ -328,6 +328,8 @@ LOGGING = {
         # Under DEBUG, Django's own console handler would print its records again, bare.
         "django": {"handlers": [], "level": LOG_LEVEL},
         "django.server": {"level": "WARNING"},
+        # RabbitMQ's client says INFO about each connection it opens: a dozen lines a job.
+        "pika": {"level": "WARNING"},
     },
 }
 

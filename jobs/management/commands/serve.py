@@ -86,18 +86,19 @@ class Server(BaseApplication):
         return application
 
 
-def exit_at_once(embedded: Embedded | None) -> Callable[[object, object], None]:
+def exit_at_once(embedded: Embedded | None) -> Callable[[object, Any], None]:
     """gunicorn's worker_exit hook: the embedded worker stops, then the process ends without
     the interpreter's teardown, which touches every page of the heap it shares with the
     master since the fork (2 s of CPU measured) and made a stop overrun supervisors' kill
     timeouts (honcho's is 5 s)."""
 
-    def worker_exit(_arbiter: object, _gunicorn_worker: object) -> None:
+    def worker_exit(_arbiter: object, gunicorn_worker: Any) -> None:
         if embedded is not None:
             embedded.stop()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        if gunicorn_worker.booted:  # else its exit status tells the master to give up
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
 
     return worker_exit
 

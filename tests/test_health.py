@@ -7,13 +7,22 @@ import io
 import json
 
 import dramatiq
+import environ
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test import Client
 
-from tests.services import AMQP_URL, REDIS_URL, free_port, require_postgres, require_service
+from tests.services import (
+    AMQP_URL,
+    REDIS_URL,
+    free_port,
+    private_postgres,
+    private_redis,
+    require_postgres,
+    require_service,
+)
 
 
 @pytest.fixture
@@ -104,16 +113,37 @@ def test_readyz_is_ok_on_a_real_broker(client, broker_at, url):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_readyz_is_503_naming_the_database_when_it_is_unreachable(client, monkeypatch):
-    require_postgres()  # SQLite's in-memory test database cannot go away
-    connection.close()
-    monkeypatch.setitem(connection.settings_dict, "PORT", free_port())  # nothing listens
-    response = client.get("/readyz")
-    connection.close()
-    monkeypatch.undo()
+def test_readyz_is_503_naming_the_database_when_its_postgresql_stops(client, monkeypatch):
+    require_postgres()  # SQLite's test database cannot go away
+    with private_postgres() as postgres:
+        database = environ.Env.db_url_config(postgres.url)
+        connection.close()
+        for name in ("HOST", "PORT", "NAME", "USER", "PASSWORD"):
+            monkeypatch.setitem(connection.settings_dict, name, database[name])
+        try:
+            before = client.get("/readyz")
+            postgres.stop()
+            response = client.get("/readyz")
+        finally:
+            connection.close()
+            monkeypatch.undo()
+    assert before.status_code == 200, before.content
     assert response.status_code == 503
-    assert components(response)["database"] == "error"
-    assert components(response)["broker"] == "ok"
+    assert components(response) == {**components(before), "database": "error"}
+    for secret in ("127.0.0.1", str(database["PORT"]), "postgres"):
+        assert secret not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_naming_the_broker_when_its_redis_stops(client, broker_at, tmp_path):
+    with private_redis(tmp_path) as redis:
+        broker_at(redis.url)
+        before = client.get("/readyz")
+        redis.stop()
+        response = client.get("/readyz")
+    assert before.status_code == 200, before.content
+    assert response.status_code == 503
+    assert components(response) == {**components(before), "broker": "error"}
 
 
 @pytest.mark.django_db

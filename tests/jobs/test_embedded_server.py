@@ -7,16 +7,28 @@ import http.client
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 
+import pytest
 import soundfile as sf
 
-from tests.burst import CONFIG, ROOT, free_port, manage, multipart, server_env, serving
+from tests.burst import (
+    CONFIG,
+    ROOT,
+    free_port,
+    manage,
+    multipart,
+    request,
+    server_env,
+    serving,
+)
 from tests.conftest import wav_bytes
+from tests.services import REDIS_URL, require_service
 
 
 def call(url: str, key: str, data: bytes | None = None, content_type: str = "") -> dict:
@@ -106,3 +118,70 @@ def test_a_restart_frees_the_keys_held_by_requests_that_died_with_the_last_proce
         answer = json.loads(response.read())
         conn.close()
     assert response.status == 201, answer  # not a 409 for the next 10 minutes
+
+
+def started(env: dict[str, str], log_path) -> tuple[subprocess.Popen, int]:
+    """`manage.py serve` on a free port, once it answers."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while request(port, "GET", "/v1/openapi.json")[0] != 200:
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise AssertionError(log_path.read_text())
+        time.sleep(0.3)
+    return server, port
+
+
+def processes_under(pid: int) -> list[int]:
+    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(child) for child in done.stdout.split()]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_embedded_it_is_gunicorn_with_one_worker_process_that_stops_its_worker_cleanly(
+    tmp_path, stop
+):
+    env = {**server_env(tmp_path / "var"), "LOG_LEVEL": "INFO", "WEB_CONCURRENCY": "4"}
+    manage("migrate", "--noinput", env=env)
+    log = tmp_path / "serve.log"
+    server, port = started(env, log)
+    try:
+        # The in-memory broker's jobs run where they were queued: one process, whatever
+        # WEB_CONCURRENCY says, with the worker (and the engines' checkpoints) in it.
+        assert len(processes_under(server.pid)) == 1
+        status, ready = request(port, "GET", "/readyz")
+        assert status == 200 and "models" in ready["components"], ready
+        server.send_signal(stop)
+        assert server.wait(15) == 0
+    finally:
+        server.kill()
+        server.wait(10)
+    text = log.read_text()
+    assert "Using worker: gthread" in text, text
+    assert text.index("Embedded worker started") < text.index("Embedded worker stopped"), text
+
+
+def test_with_a_broker_it_serves_the_web_tier_alone_in_web_concurrency_processes(tmp_path):
+    require_service(REDIS_URL, "Redis")
+    env = server_env(tmp_path / "var", BROKER_URL=REDIS_URL, WEB_CONCURRENCY="3")
+    env["LOG_LEVEL"] = "INFO"
+    manage("migrate", "--noinput", env=env)
+    log = tmp_path / "serve.log"
+    server, port = started(env, log)
+    try:
+        assert len(processes_under(server.pid)) == 3
+        status, ready = request(port, "GET", "/readyz")
+        assert status == 200 and "models" not in ready["components"], ready  # jobs run apart
+        server.terminate()
+        assert server.wait(15) == 0
+    finally:
+        server.kill()
+        server.wait(10)
+    assert "Embedded worker" not in log.read_text()

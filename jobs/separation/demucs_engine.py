@@ -33,10 +33,11 @@ DEFAULT_MODELS: dict[str, str] = {
 }
 FETCH_HINT = "run `python manage.py fetch_models`"
 VOCALS = "vocals"
-# Segments per call of the model (memory for activations grows with it). On a GPU four at a
-# time halve the time of one at a time (H100, full-size htdemucs: 0.52 s against 1.03 s for
-# a minute of audio); on a CPU batching is slower (16 cores: x1.37 for 4, x1.58 for 8).
-GPU_BATCH = 4
+# Segments per call of the model (memory for activations grows with it). On an H100 with a
+# full-size htdemucs, 30 s of audio took 0.39 s one at a time, 0.25 s four and 0.20 s eight
+# at a time (eight or sixteen alike), against 0.46 s for demucs.api.Separator. On a CPU
+# batching is slower (16 cores, 60 s: x1.37 for 4, x1.58 for 8), so a CPU goes one at a time.
+GPU_BATCH = 8
 
 
 def tier_models(models: dict[str, str] | None = None) -> dict[str, str]:

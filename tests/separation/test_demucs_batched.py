@@ -119,3 +119,11 @@ def test_a_bag_and_a_shift_equal_apply_model(model_dir: Path, model: str, shifts
 
     assert ours.shape == theirs.shape
     assert float((ours - theirs).abs().max()) < TOLERANCE
+
+
+def test_a_cpu_goes_one_segment_at_a_time_and_a_gpu_in_batches(model_dir: Path) -> None:
+    from jobs.separation.demucs_engine import GPU_BATCH
+
+    assert DemucsEngine(model_dir, device="cpu").batch == 1
+    assert DemucsEngine(model_dir, device="cuda").batch == GPU_BATCH > 1
+    assert DemucsEngine(model_dir, device="cpu", batch=5).batch == 5

@@ -1,14 +1,20 @@
-"""Demucs engine speed and memory against demucs's own CLI, on a full-size random htdemucs.
+"""Demucs engine speed, output and memory against demucs.api.Separator, on a full-size random
+htdemucs.
 
     python bench/demucs_speed.py [--seconds 60] [--runs 3] [--memory-seconds 600]
+                                 [--device cpu|cuda] [--batch N] [--memory-model full|tiny]
 
+Needs torch, demucs, numpy and soundfile, and this repository checked out (nothing of Django).
 Builds the published htdemucs architecture with random weights (real architecture, so real
-timing) in a temporary model folder, writes one stereo 44.1 kHz WAV, then times whole
-processes, each reading the WAV, loading the model, separating and writing float WAV stems:
-  ours:   DemucsEngine(tier) + jobs.separation.audio.encode
-  demucs: python -m demucs -n htdemucs --repo DIR (demucs.api.Separator inside)
-with the same settings (shifts 0, overlap 0.25, the model's segment, torch's default threads).
-Peak memory is the child's ru_maxrss on a longer track.
+timing) in a temporary model folder, then, in one process, separates one stereo 44.1 kHz track
+with both, same model and settings (shifts 0, overlap 0.25, the model's segment), after a
+warm-up of each:
+  ours:   DemucsEngine(device, batch).separate(audio, 44100, "pro")
+  demucs: demucs.api.Separator("htdemucs", device, shifts=0, overlap=0.25).separate_tensor
+taking turns (the order alternates each run, so drift in machine load hits both alike), and
+reports the ratio of times per run (median, range), and the largest absolute difference of
+their stems. Peak memory is each one's child process (ru_maxrss) separating a longer track
+read from a WAV file, its stems written to float WAV files.
 """
 
 from __future__ import annotations
@@ -21,154 +27,179 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+RATE = 44100
+MODEL = "htdemucs"
 
-def write_track(path: Path, seconds: float, rate: int = 44100) -> None:
-    """Stereo noise with tones and beats: content does not change the model's cost."""
+
+def track(seconds: float, rate: int = RATE) -> Any:
+    """Stereo noise with tones and beats, (frames, 2) float32: content does not change cost."""
     import numpy as np
-    import soundfile as sf
 
     rng = np.random.default_rng(0)
-    block = rate * 10
-    with sf.SoundFile(str(path), "w", samplerate=rate, channels=2, subtype="PCM_16") as out:
-        for start in range(0, int(seconds * rate), block):
-            n = min(block, int(seconds * rate) - start)
-            t = (start + np.arange(n)) / rate
-            tone = 0.2 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2
-            beat = 0.3 * rng.standard_normal(n) * (np.mod(t, 0.5) < 0.05)
-            noise = 0.05 * rng.standard_normal((n, 2))
-            out.write((noise + (tone + beat)[:, None]).astype(np.float32))
+    t = np.arange(int(seconds * rate)) / rate
+    tone = 0.2 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2
+    beat = 0.3 * rng.standard_normal(t.size) * (np.mod(t, 0.5) < 0.05)
+    noise = 0.05 * rng.standard_normal((t.size, 2))
+    return (noise + (tone + beat)[:, None]).astype(np.float32)
 
 
-def run_child(args: list[str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak resident memory (MiB) of one child process."""
+def ours(model_dir: Path, device: str, batch: int) -> Any:
+    """(frames, 2) float32 → {stem: (frames, 2)}, as the worker's engine does it."""
+    from jobs.separation.demucs_engine import DemucsEngine
+
+    engine = DemucsEngine(model_dir, device=device, batch=batch)
+    return lambda audio: engine.separate(audio, RATE, "pro")
+
+
+def theirs(model_dir: Path, device: str) -> Any:
+    """(frames, 2) float32 → {stem: (frames, 2)} through demucs.api.Separator."""
+    import numpy as np
+    import torch
+    from demucs.api import Separator
+
+    separator = Separator(MODEL, repo=model_dir, device=device, shifts=0, overlap=0.25)
+
+    def separate(audio: Any) -> dict[str, Any]:
+        _, stems = separator.separate_tensor(torch.from_numpy(audio.T.copy()), RATE)
+        return {name: np.ascontiguousarray(s.numpy().T) for name, s in stems.items()}
+
+    return separate
+
+
+def timed(separate: Any, audio: Any, device: str) -> tuple[float, dict[str, Any]]:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    stems = separate(audio)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, stems
+
+
+def child(side: str, wav: str, model_dir: str, device: str, batch: str, out: str) -> None:
+    """One separation in a process of its own: read the WAV, separate, write float stems."""
+    import soundfile as sf
+
+    audio, rate = sf.read(wav, dtype="float32", always_2d=True)
+    assert rate == RATE
+    separate = ours(Path(model_dir), device, int(batch)) if side == "ours" else None
+    stems = separate(audio) if separate else theirs(Path(model_dir), device)(audio)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for name, stem in stems.items():
+        sf.write(str(Path(out) / f"{name}.wav"), stem, RATE, subtype="FLOAT")
+
+
+def run_child(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MiB) of one child process."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
+    assert proc.stderr is not None
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr.read().decode()[-2000:]}")
     proc.stderr.close()
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return seconds, usage.ru_maxrss / 1024
 
 
-def ours_command(track: Path, out: Path, model_dir: Path, tier: str) -> list[str]:
-    return [sys.executable, __file__, "--child", str(track), str(out), str(model_dir), tier]
-
-
-def demucs_command(track: Path, out: Path, model_dir: Path) -> list[str]:
-    return [
-        *(sys.executable, "-m", "demucs", "-n", "htdemucs", "--repo", str(model_dir)),
-        *("-d", "cpu", "--shifts", "0", "--overlap", "0.25", "--float32", "-o", str(out)),
-        str(track),
-    ]
-
-
-def child(track: str, out: str, model_dir: str, tier: str) -> None:
-    """One separation the way a worker does it: decode, separate, encode each stem."""
-    from jobs.separation.audio import decode, encode
-    from jobs.separation.demucs_engine import DemucsEngine
-
-    audio, rate = decode(track)
-    stems = DemucsEngine(model_dir, device="cpu").separate(audio, rate, tier)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    for name, stem in stems.items():
-        encode(stem, rate, Path(out) / f"{name}.wav")
-
-
-def spread(values: list[float]) -> str:
-    mean = statistics.mean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:7.1f} s ± {sd:4.1f} (min {min(values):.1f}, max {max(values):.1f})"
+def spread(values: list[float], unit: str = "") -> str:
+    return (
+        f"median {statistics.median(values):.3f}{unit} "
+        f"(min {min(values):.3f}, max {max(values):.3f}; "
+        f"runs {', '.join(f'{v:.3f}' for v in values)})"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="timed track length")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of each, interleaved")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--batch", type=int, default=0, help="ours: segments a call (0: the engine's default)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's)")
     parser.add_argument("--memory-seconds", type=float, default=600.0, help="0 to skip")
     parser.add_argument(
         "--memory-model",
         choices=("full", "tiny"),
         default="full",
-        help="tiny: the test model, for the part of memory that grows with track length",
+        help="tiny: the tests' model, for the part of memory that grows with track length",
     )
-    parser.add_argument("--tier", default="pro")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.child:
         child(*args.child)
         return
 
+    import numpy as np
+    import soundfile as sf
     import torch
 
+    from jobs.separation.demucs_engine import DemucsEngine
     from tests.neural_models import write_model_dir
 
+    batch = DemucsEngine(ROOT, device=args.device, batch=args.batch).batch  # loads nothing yet
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        model_dir = write_model_dir(tmp_path / "models", names=("htdemucs",), full_size=True)
-        track = tmp_path / "track.wav"
-        write_track(track, args.seconds)
+        model_dir = write_model_dir(tmp_path / "models", names=(MODEL,), full_size=True)
+        name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
         print(
-            f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs"
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+            f"{os.cpu_count()} CPUs, device {args.device} ({name}), batch {batch}"
         )
-        print(f"{args.seconds:.0f} s stereo 44.1 kHz, tier {args.tier}, full-size htdemucs")
+        print(f"{args.seconds:.0f} s stereo 44.1 kHz, tier pro, full-size random {MODEL}")
 
-        # Wall time is what a user waits; CPU time is steadier on a machine shared with others.
-        ours: list[float] = []
-        theirs: list[float] = []
-        ours_cpu: list[float] = []
-        theirs_cpu: list[float] = []
-        ratios: list[float] = []
-        cpu_ratios: list[float] = []
-        for run in range(args.runs):
-            # Alternate the order so drift in machine load hits both sides alike.
-            pair = [
-                ("ours", ours_command(track, tmp_path / f"o{run}", model_dir, args.tier)),
-                ("demucs", demucs_command(track, tmp_path / f"d{run}", model_dir)),
-            ]
-            for name, command in pair if run % 2 == 0 else pair[::-1]:
-                seconds, cpu, peak = run_child(command)
-                (ours if name == "ours" else theirs).append(seconds)
-                (ours_cpu if name == "ours" else theirs_cpu).append(cpu)
-                print(
-                    f"  run {run + 1} {name:6s} wall {seconds:6.1f} s  cpu {cpu:6.1f} s  "
-                    f"peak {peak:6.0f} MiB",
-                    flush=True,
-                )
-            ratios.append(ours[-1] / theirs[-1])
-            cpu_ratios.append(ours_cpu[-1] / theirs_cpu[-1])
         if args.runs:
-            print(f"wall ours   {spread(ours)}")
-            print(f"wall demucs {spread(theirs)}")
-            print(f"cpu  ours   {spread(ours_cpu)}")
-            print(f"cpu  demucs {spread(theirs_cpu)}")
-            for label, values in (("wall", ratios), ("cpu", cpu_ratios)):
-                print(
-                    f"ratio ours/demucs ({label}) {statistics.mean(values):.3f} "
-                    f"(per run {', '.join(f'{r:.3f}' for r in values)}; target <= 1.1)"
-                )
-            print(f"speed ours {args.seconds / statistics.mean(ours):.2f} s of audio per second")
+            audio = track(args.seconds)
+            sides = {
+                "ours": ours(model_dir, args.device, batch),
+                "demucs": theirs(model_dir, args.device),
+            }
+            for separate in sides.values():  # loads, allocator and kernel choices
+                separate(audio[: int(min(args.seconds, 10.0) * RATE)])
+            times: dict[str, list[float]] = {"ours": [], "demucs": []}
+            stems: dict[str, dict[str, Any]] = {}
+            for run in range(args.runs):
+                order = list(sides) if run % 2 == 0 else list(sides)[::-1]
+                for side in order:
+                    seconds, stems[side] = timed(sides[side], audio, args.device)
+                    times[side].append(seconds)
+                    print(f"  run {run + 1} {side:6s} {seconds:7.2f} s", flush=True)
+            ratios = [o / d for o, d in zip(times["ours"], times["demucs"], strict=True)]
+            diff = max(
+                float(np.abs(stems["ours"][s] - stems["demucs"][s]).max()) for s in stems["ours"]
+            )
+            print(f"time ours   {spread(times['ours'], ' s')}")
+            print(f"time demucs {spread(times['demucs'], ' s')}")
+            print(f"ratio ours/demucs {spread(ratios)}")
+            print(f"speed-up demucs/ours {spread([1 / r for r in ratios])}")
+            print(f"max abs difference of the stems {diff:.2e} (target < 1e-4)")
 
         if args.memory_seconds:
             long_track = tmp_path / "long.wav"
-            write_track(long_track, args.memory_seconds)
+            sf.write(str(long_track), track(args.memory_seconds), RATE, subtype="PCM_16")
             if args.memory_model == "tiny":
-                model_dir = write_model_dir(tmp_path / "tiny", names=("htdemucs",))
-            print(f"memory: {args.memory_model} htdemucs")
-            for name, command in [
-                ("ours", ours_command(long_track, tmp_path / "ol", model_dir, args.tier)),
-                ("demucs", demucs_command(long_track, tmp_path / "dl", model_dir)),
-            ]:
-                seconds, cpu, peak = run_child(command)
-                print(
-                    f"{args.memory_seconds:.0f} s track, {name:6s}: wall {seconds:6.1f} s, "
-                    f"cpu {cpu:6.1f} s, peak RSS {peak:.0f} MiB",
-                    flush=True,
-                )
+                model_dir = write_model_dir(tmp_path / "tiny", names=(MODEL,))
+            print(f"memory: {args.memory_seconds:.0f} s track, {args.memory_model} {MODEL}")
+            for side in ("ours", "demucs"):
+                command = [
+                    *(sys.executable, __file__, "--child", side, str(long_track)),
+                    *(str(model_dir), args.device, str(batch), str(tmp_path / side)),
+                ]
+                seconds, peak = run_child(command)
+                print(f"  {side:6s}: peak RSS {peak:6.0f} MiB (whole process {seconds:.1f} s)")
 
 
 if __name__ == "__main__":

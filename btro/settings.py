@@ -217,6 +217,8 @@ BTRO_DEMUCS = {
     "segment": env.float("BTRO_DEMUCS_SEGMENT", default=0.0) or None,
     "overlap": env.float("BTRO_DEMUCS_OVERLAP", default=0.25),
     "shifts": env.int("BTRO_DEMUCS_SHIFTS", default=0),
+    # Segments per call of the model; 0: 1 on a CPU, 8 on a GPU.
+    "batch": env.int("BTRO_DEMUCS_BATCH", default=0),
     "models": env.dict("BTRO_DEMUCS_MODELS", default={}),
 }
 

@@ -15,7 +15,11 @@ time; long inputs and stems live on temp files (see buffers) and finished rows l
 from __future__ import annotations
 
 import functools
+import itertools
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import scipy.fft
@@ -23,6 +27,7 @@ from scipy.ndimage import median_filter, uniform_filter1d
 
 from . import TIER_STEMS, Progress, buffers, checked_input
 
+T = TypeVar("T")
 _SOURCES = ("vocals", "drums", "bass", "guitar", "piano", "other")
 _RESIDUAL = {"basic": "instrumental", "vocal_remover": "instrumental"}
 _EPS = 1e-10
@@ -70,12 +75,14 @@ class DspEngine:
         computed = [s for s in stems if s != residual]
         outputs = {s: buffers.zeros(mix.shape, share=len(stems)) for s in stems}
         reached = [0.0]
+        reporting = threading.Lock()  # the next chunk's analysis reports from a thread
 
         def report(percent: float) -> None:
             # Chunks overlap, so stage estimates can step back: only ever report a rise.
-            if progress is not None and (percent > reached[0] or percent in (0.0, 100.0)):
-                reached[0] = max(reached[0], percent)
-                progress(percent)
+            with reporting:
+                if progress is not None and (percent > reached[0] or percent in (0.0, 100.0)):
+                    reached[0] = max(reached[0], percent)
+                    progress(percent)
 
         report(0.0)
 
@@ -84,19 +91,24 @@ class DspEngine:
         overlap = int(self.overlap_seconds * sample_rate)
         step = chunk - overlap
         starts = list(range(0, max(n - overlap, 1), step))
-        for index, start in enumerate(starts):
+
+        def chunk_stems(index: int) -> Iterator[tuple[str, int, int, np.ndarray]]:
+            start, stop = starts[index], min(starts[index] + chunk, n)
+
+            def read(lo: int, hi: int) -> np.ndarray:
+                return _read(mix, start, stop, lo, hi)
+
+            def tick(f: float) -> None:
+                report(min(99.0, 100.0 * (start + f * (stop - start)) / n))
+
+            return self._separate_chunk(read, channels, sample_rate, computed, tick)
+
+        chunks = _ahead(chunk_stems, len(starts), self.workers > 1)
+        for index, (start, estimates) in enumerate(zip(starts, chunks, strict=True)):
             stop = min(start + chunk, n)
             fade_in = overlap if index > 0 else 0
             fade_out = overlap if stop < n else 0
             ramp = _ramp(stop - start, fade_in, fade_out)
-
-            def read(lo: int, hi: int, a: int = start, b: int = stop) -> np.ndarray:
-                return _read(mix, a, b, lo, hi)
-
-            def tick(f: float, a: int = start, b: int = stop) -> None:
-                report(min(99.0, 100.0 * (a + f * (b - a)) / n))
-
-            estimates = self._separate_chunk(read, channels, sample_rate, computed, tick)
             for s, lo, hi, estimate in estimates:
                 _write(outputs[s], estimate, ramp, start, fade_in, lo, hi)
                 del estimate
@@ -304,6 +316,31 @@ def _bass_comb(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.nd
     comb = np.exp(-0.5 * (dist / COMB_BINS) ** 2) * COMB_DECAY ** (k - 1)
     comb[k > COMB_K] = 0.0
     return comb
+
+
+def _ahead(make: Callable[[int], Iterator[T]], count: int, parallel: bool) -> Iterator[Iterator[T]]:
+    """make(0), ..., make(count - 1), each started in a thread while the one before is used.
+
+    With `parallel`, a chunk's analysis (and its first stem) runs on the second core while
+    the main thread makes and writes the previous chunk's stems; at most two chunks are in
+    hand at once, so memory stays flat in length.
+    """
+    if not parallel or count < 2:
+        yield from (make(i) for i in range(count))
+        return
+
+    def begin(i: int) -> tuple[list[T], Iterator[T]]:
+        items = make(i)
+        return [x for x in itertools.islice(items, 1)], items
+
+    with ThreadPoolExecutor(1, thread_name_prefix="dsp-ahead") as pool:
+        pending = pool.submit(begin, 0)
+        for i in range(count):
+            first, rest = pending.result()
+            if i + 1 < count:
+                pending = pool.submit(begin, i + 1)
+            yield itertools.chain(first, rest)
+            del first, rest
 
 
 def _read(mix: np.ndarray, start: int, stop: int, lo: int, hi: int) -> np.ndarray:

@@ -1,8 +1,12 @@
 """Benchmark the separation engines: SDR per stem on devset songs, speed, peak memory.
 
-Not a test. Songs come from ../shared/eval/make_devset.py and are cached under var/bench/.
+Not a test. Songs are cached under var/bench/: by default the held-out part of
+bench/devset.py (programs, kits and patterns the dsp engine was not tuned on); --devset
+tune gives its tuning part, --devset shared ../shared/eval/make_devset.py's songs (--seed).
+SDR is the mean over songs ± its standard deviation; "dsp-textbook" is the per-song
+difference, mean ± sd [worst song].
 
-    python -m bench.engines --tracks 4 --seconds 20 --seed 1 --engines dsp --long-minutes 10
+    python -m bench.engines --tracks 8 --seconds 20 --engines dsp --long-minutes 10
 """
 
 from __future__ import annotations
@@ -69,15 +73,23 @@ def reference(song: Path, stem: str, tier: str) -> np.ndarray:
     return read(stem)
 
 
-def sdr_table(score, songs: list[Path], tier: str, estimates: list[dict]) -> dict[str, float]:
-    table: dict[str, list[float]] = {}
+def sdr_table(
+    score, songs: list[Path], tier: str, estimates: list[dict]
+) -> dict[str, dict[str, float]]:
+    """{stem: {song: SDR}}, songs whose reference stem is silent left out."""
+    table: dict[str, dict[str, float]] = {}
     for song, est in zip(songs, estimates, strict=True):
         for stem, x in est.items():
             ref = reference(song, stem, tier)
             if np.sqrt(np.mean(ref**2)) < 1e-4:
                 continue
-            table.setdefault(stem, []).append(float(score.sdr(ref, x)))
-    return {stem: float(np.mean(v)) for stem, v in table.items()}
+            table.setdefault(stem, {})[song.name] = float(score.sdr(ref, x))
+    return table
+
+
+def _spread(values: list[float], worst: bool = False) -> str:
+    text = f"{np.mean(values):6.2f} ±{np.std(values):4.2f}"
+    return text + (f" [{min(values):+.1f}]" if worst else "")
 
 
 def quality(args, songs: list[Path], engines: list[str], tiers: list[str]) -> None:
@@ -87,7 +99,7 @@ def quality(args, songs: list[Path], engines: list[str], tiers: list[str]) -> No
     book_est = [book_module.separate(x, sr) for x, sr in mixes]
     for tier in tiers:
         stems = TIER_STEMS[tier]
-        cols: dict[str, dict[str, float]] = {}
+        cols: dict[str, dict[str, dict[str, float]]] = {}
         for name in engines:
             engine = get_engine(name, **_options(name))
             est = []
@@ -106,15 +118,20 @@ def quality(args, songs: list[Path], engines: list[str], tiers: list[str]) -> No
         cols["textbook"] = sdr_table(score, songs, tier, book)
         cols["mixture"] = sdr_table(score, songs, tier, [{s: x for s in stems} for x, _ in mixes])
         names = list(cols)
-        print(
-            f"\n[{tier}] SDR dB, mean over {len(songs)} songs "
-            f"(seed {args.seed}, {args.seconds:g} s each)"
-        )
-        print(f"{'stem':13s}" + "".join(f"{n:>11s}" for n in names))
+        print(f"\n[{tier}] SDR dB over {len(songs)} songs of {args.seconds:g} s ({args.label})")
+        header = f"{'stem':13s}" + "".join(f"{n:>16s}" for n in names)
+        print(header + "".join(f"{n + '-textbook':>24s}" for n in engines))
         for stem in stems:
             row = "".join(
-                f"{cols[n][stem]:11.2f}" if stem in cols[n] else f"{'-':>11s}" for n in names
+                f"{_spread(list(cols[n][stem].values())):>16s}"
+                if cols[n].get(stem)
+                else f"{'-':>16s}"
+                for n in names
             )
+            for n in engines:
+                mine, theirs = cols[n].get(stem, {}), cols["textbook"].get(stem, {})
+                diff = [mine[k] - theirs[k] for k in mine if k in theirs]
+                row += f"{_spread(diff, worst=True):>24s}" if diff else f"{'-':>24s}"
             print(f"{stem:13s}{row}")
         sys.stdout.flush()
 
@@ -164,18 +181,27 @@ def run_child(path: Path, engine: str, tier: str) -> dict:
 
 def speed(args, songs: list[Path], engines: list[str], tiers: list[str]) -> None:
     path = long_track(Path(args.work), songs, args.speed_minutes)
-    print(f"\nspeed on a {args.speed_minutes:g}-minute stereo track, seconds of audio per second")
     print(
-        f"{'engine':8s}{'tier':15s}{'whole process':>15s}{'engine only':>13s}{'peak RSS MB':>13s}"
+        f"\nspeed on a {args.speed_minutes:g}-minute stereo track, seconds of audio per second, "
+        f"median [min–max] of {args.repeats} runs (load average {os.getloadavg()[0]:.1f})"
+    )
+    print(
+        f"{'engine':8s}{'tier':15s}{'whole process':>22s}{'engine only':>22s}{'peak RSS MB':>13s}"
     )
     for name in engines:
         for tier in tiers:
-            r = run_child(path, name, tier)
+            runs = [run_child(path, name, tier) for _ in range(args.repeats)]
+            whole = [r["audio_s"] / r["wall_s"] for r in runs]
+            engine = [r["audio_s"] / r["engine_s"] for r in runs]
             print(
-                f"{name:8s}{tier:15s}{r['audio_s'] / r['wall_s']:14.1f}x"
-                f"{r['audio_s'] / r['engine_s']:12.1f}x{r['rss_mb']:13.0f}",
+                f"{name:8s}{tier:15s}{_range(whole):>22s}{_range(engine):>22s}"
+                f"{max(r['rss_mb'] for r in runs):13.0f}",
                 flush=True,
             )
+
+
+def _range(values: list[float]) -> str:
+    return f"{np.median(values):.1f}x [{min(values):.1f}–{max(values):.1f}]"
 
 
 def memory(args, songs: list[Path], engines: list[str]) -> None:
@@ -210,9 +236,11 @@ def main(argv: list[str] | None = None) -> None:
         child(*argv[1:4])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tracks", type=int, default=4)
+    ap.add_argument("--devset", choices=("heldout", "tune", "shared"), default="heldout")
+    ap.add_argument("--tracks", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--seed", type=int, default=1, help="the engine was tuned on seed 0")
+    ap.add_argument("--seed", type=int, default=1, help="--devset shared: tuned on seed 0")
+    ap.add_argument("--repeats", type=int, default=3, help="speed runs per engine and tier")
     ap.add_argument("--engines", default="dsp")
     ap.add_argument("--tiers", default=",".join(TIER_STEMS))
     ap.add_argument("--speed-minutes", type=float, default=2.0)
@@ -226,7 +254,14 @@ def main(argv: list[str] | None = None) -> None:
     engines = args.engines.split(",")
     tiers = args.tiers.split(",")
     skip = set(args.skip.split(","))
-    songs = devset(Path(args.work), args.tracks, args.seconds, args.seed)
+    if args.devset == "shared":
+        songs = devset(Path(args.work), args.tracks, args.seconds, args.seed)
+        args.label = f"shared devset, seed {args.seed}"
+    else:
+        from bench import devset as broad
+
+        songs = broad.songs(Path(args.work) / "devset", args.devset, args.tracks, args.seconds)
+        args.label = f"bench/devset.py {args.devset} part"
     if "quality" not in skip:
         quality(args, songs, engines, tiers)
     if "speed" not in skip:

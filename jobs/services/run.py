@@ -68,7 +68,10 @@ _stopping: dict[str, float | None] = {"since": None}
 def worker_stopping(stopping: bool) -> None:
     """This worker process was told to stop (SIGTERM: a deploy), or (False) starts afresh.
     A run in hand gets BTRO_SHUTDOWN_GRACE_SECONDS to finish, then hands its job back."""
-    _stopping["since"] = time.monotonic() if stopping else None
+    if not stopping:
+        _stopping["since"] = None
+    elif _stopping["since"] is None:  # a process with two workers stops them one by one
+        _stopping["since"] = time.monotonic()
 
 
 def _past_grace() -> bool:

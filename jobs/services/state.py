@@ -92,7 +92,7 @@ def send_at_lapse(job: Job, lapse: datetime) -> bool:
     """Send `job` (its claim, heartbeat_at and enqueued_at read) for the lapse of its lease,
     once per lapse: its enqueued_at records it. False if sent already, or if the job changed
     since it was read."""
-    if job.enqueued_at is not None and job.enqueued_at >= lapse:
+    if job.enqueued_at == lapse:
         return False
     marked = Job.objects.filter(pk=job.pk, claim=job.claim, heartbeat_at=job.heartbeat_at)
     if not marked.update(enqueued_at=lapse):

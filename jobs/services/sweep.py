@@ -49,7 +49,7 @@ def job_sweep(
             continue
         # enqueued_at == lapse: a message was sent for this lapse (and is not lost yet).
         sent_at = job.enqueued_at
-        if sent_at is not None and sent_at >= lapse and sent_at > now - timedelta(seconds=requeue):
+        if sent_at == lapse and lapse > now - timedelta(seconds=requeue):
             continue
         if lapse > now:  # lapses before the next sweep: a message for then, its claim kept
             if send_at_lapse(job, lapse):

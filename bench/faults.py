@@ -11,9 +11,11 @@ seconds (fault -> the jobs it hit are done), with the spread over repeats.
 WARNING: the broker and PostgreSQL restarts hit every user of the local Redis, RabbitMQ and
 PostgreSQL (each outage lasts a few seconds; Redis restarts empty). Use --no-restarts to
 kill workers only. The script uses a database of its own, `btro_faults` (re-created), Redis
-database 10 and a RabbitMQ vhost of its own, `btro_faults`.
+database 10 and a RabbitMQ vhost of its own, `btro_faults` (--database, --redis-db, --vhost
+pick others). The last line gives the SIGKILL recovery figures of both brokers.
 
     python -m bench.faults                         # both brokers, 2 repeats: about 12 minutes
+    python -m bench.faults --no-restarts --repeats 3   # SIGKILL recovery only
     python -m bench.faults --brokers redis --repeats 1 --requeue 300
 """
 
@@ -34,13 +36,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "var" / "bench" / "faults"
-DB_NAME = "btro_faults"
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
-VHOST = "btro_faults"
-BROKERS = {
-    "redis": "redis://127.0.0.1:6379/10",
-    "rabbitmq": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
-}
+
+
+def broker_url(name: str, args: argparse.Namespace) -> str:
+    if name == "redis":
+        return f"redis://127.0.0.1:6379/{args.redis_db}"
+    return f"amqp://guest:guest@127.0.0.1:5672/{args.vhost}"
 
 
 # Services --------------------------------------------------------------------------
@@ -73,21 +75,21 @@ def prepare(args: argparse.Namespace) -> None:
     conn = psycopg2.connect(PG_ADMIN)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB_NAME}")
+        cur.execute(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {args.database}")
     conn.close()
     env = {**os.environ, **scenario_env("redis", args)}
     cmd = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     if "rabbitmq" in args.brokers:
-        sh("rabbitmqctl", "add_vhost", VHOST, check=False)
-        sh("rabbitmqctl", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+        sh("rabbitmqctl", "add_vhost", args.vhost, check=False)
+        sh("rabbitmqctl", "set_permissions", "-p", args.vhost, "guest", ".*", ".*", ".*")
 
 
 def scenario_env(broker: str, args: argparse.Namespace) -> dict[str, str]:
     return {
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-        "BROKER_URL": BROKERS[broker],
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.database}",
+        "BROKER_URL": broker_url(broker, args),
         "MEDIA_ROOT": str(OUT / "media"),
         "BTRO_VAR_DIR": str(OUT / "var"),
         "DJANGO_SETTINGS_MODULE": "btro.settings",
@@ -193,8 +195,6 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
     user = user_create(email=f"faults-{broker}-{repeat}-{time.time_ns()}@example.com")
     key = api_key_create(user=user, mode="live")[0]
     data = wav_bytes(0.5)
-    time.sleep(3)  # workers up before the burst, so the first kill hits running jobs
-
     # One burst per kind of fault, each run to its end, so recoveries do not overlap.
     phases = [("kill", (2.0, 7.0))]
     if args.restarts:
@@ -207,6 +207,15 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
             user=key.user, livemode=True, upload=SimpleUploadedFile(name, data), tier=tier
         ).id
 
+    # Workers up (and their separation processes started) before the burst, so that the
+    # kills hit running jobs: a job per worker process, run to its end.
+    warm = [create("w.wav", "basic") for _ in range(4)]
+    deadline = time.time() + 120
+    while _retrying(lambda: Job.objects.filter(pk__in=warm, status="queued").exists()):
+        if time.time() > deadline:
+            raise RuntimeError("the workers did not start within 120 s")
+        fleet.supervise()
+        time.sleep(0.5)
     suicidal = create("s.wav", "studio")
     events = []
     for kind, offsets in phases:
@@ -219,23 +228,47 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
                 Job.objects.filter(pk__in=burst, status="queued").values_list("pk", flat=True)
             )
 
-        def running(burst=burst) -> set[str]:
+        def running(burst=burst) -> dict[str, str]:
+            """The jobs being run, and their claims."""
             alive = timezone.now() - timedelta(seconds=5)  # not runs already dead
-            return set(
+            return dict(
                 Job.objects.filter(pk__in=burst, status="queued", heartbeat_at__gt=alive)
                 .exclude(claim="")
-                .values_list("pk", flat=True)
+                .values_list("pk", "claim")
             )
+
+        def watch() -> None:
+            """When another run takes over each job a kill hit (its claim changes)."""
+            for event in events:
+                waiting = {
+                    i: c for i, c in event.get("claims", {}).items() if i not in event["taken"]
+                }
+                if not waiting:
+                    continue
+                now = time.time()
+                claims = dict(Job.objects.filter(pk__in=waiting).values_list("pk", "claim"))
+                for i, claim in claims.items():
+                    if claim != waiting[i]:
+                        event["taken"][i] = now
 
         for at in offsets:
             while time.time() - burst_start < at:
                 fleet.supervise()
+                _retrying(watch)
                 time.sleep(0.1)
             if kind == "kill":
                 victim = random.choice(["a", "b"])
                 hit = _retrying(running)
                 fleet.kill(victim)
-                events.append({"kind": f"kill {victim}", "at": time.time(), "jobs": sorted(hit)})
+                events.append(
+                    {
+                        "kind": f"kill {victim}",
+                        "at": time.time(),
+                        "jobs": sorted(hit),
+                        "claims": hit,
+                        "taken": {},
+                    }
+                )
                 time.sleep(1.0)
                 fleet.spawn(victim)
             elif kind == "broker":  # what is queued or running when the broker goes
@@ -250,9 +283,10 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
         deadline = time.time() + args.stale + args.requeue + 4 * args.sweep + 60
         while time.time() < deadline:
             fleet.supervise()
+            _retrying(watch)
             if not _retrying(lambda burst=burst: unfinished(burst)):
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
     while time.time() < deadline:  # the suicidal job, if still going
         if _retrying(lambda: Job.objects.filter(pk=suicidal, status="queued").count()) == 0:
             break
@@ -276,12 +310,18 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
     text = log.read_text(errors="replace")
     recovery = []
     for event in events:
+        if event["kind"].startswith("kill"):  # the jobs the killed group held: run again
+            event["jobs"] = [i for i in event["jobs"] if jobs[i].attempts > 1]
         done = [jobs[i].completed_at.timestamp() for i in event["jobs"] if jobs[i].completed_at]
+        taken = [at for i, at in event.get("taken", {}).items() if i in event["jobs"]]
         recovery.append(
             {
                 "kind": event["kind"],
                 "jobs_hit": len(event["jobs"]),
                 "seconds": (max(done) - event["at"]) if done else None,
+                # a killed run's job taken over by another (the lease's part of the recovery;
+                # the rest is the wait behind the burst and the run itself)
+                "taken_over": (max(taken) - event["at"]) if taken else None,
                 "unfinished": sum(1 for i in event["jobs"] if not jobs[i].completed_at),
             }
         )
@@ -375,7 +415,15 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
                 if _kind(e["kind"]) == kind and e["seconds"] is not None
             ]
             hit = [e["jobs_hit"] for r in runs for e in r["recovery"] if _kind(e["kind"]) == kind]
-            print(f"  recovery after {kind}: {spread(secs)} s (jobs in flight {hit})")
+            print(f"  recovery after {kind}: {spread(secs)} s (jobs hit {hit})")
+            taken = [
+                e["taken_over"]
+                for r in runs
+                for e in r["recovery"]
+                if _kind(e["kind"]) == kind and e.get("taken_over") is not None
+            ]
+            if taken:
+                print(f"    of which until another worker took the jobs over: {spread(taken)} s")
         print(
             "  suicidal job: "
             + "; ".join(
@@ -388,6 +436,24 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
         exits = [x for r in runs for x in r["unexpected_exits"]]
         if exits:
             print(f"  processes that exited by themselves (restarted): {exits}")
+    figures = []
+    for broker in args.brokers:
+        secs = [
+            e["seconds"]
+            for r in results
+            if r["broker"] == broker
+            for e in r["recovery"]
+            if _kind(e["kind"]) == "worker SIGKILL" and e["seconds"] is not None
+        ]
+        taken = [
+            e["taken_over"]
+            for r in results
+            if r["broker"] == broker
+            for e in r["recovery"]
+            if _kind(e["kind"]) == "worker SIGKILL" and e.get("taken_over") is not None
+        ]
+        figures.append(f"{broker} {spread(secs)} s (taken over after {spread(taken)} s)")
+    print(f"\nSIGKILL recovery (kill -> the last job it hit done): {'; '.join(figures)}")
 
 
 def main() -> None:
@@ -396,11 +462,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--job-seconds", type=float, default=1.0)
-    parser.add_argument("--stale", type=int, default=30, help="BTRO_STALE_JOB_SECONDS")
-    parser.add_argument("--sweep", type=int, default=10, help="BTRO_SWEEP_INTERVAL_SECONDS")
+    parser.add_argument("--stale", type=int, default=10, help="BTRO_STALE_JOB_SECONDS")
+    parser.add_argument("--sweep", type=int, default=5, help="BTRO_SWEEP_INTERVAL_SECONDS")
     parser.add_argument("--requeue", type=int, default=30, help="BTRO_REQUEUE_SECONDS")
     parser.add_argument("--outage", type=float, default=3.0, help="broker down, seconds")
     parser.add_argument("--no-restarts", dest="restarts", action="store_false")
+    parser.add_argument("--database", default="btro_faults", help="database, re-created")
+    parser.add_argument("--redis-db", type=int, default=10, help="Redis database number")
+    parser.add_argument("--vhost", default="btro_faults", help="RabbitMQ vhost")
     parser.add_argument("--scenario", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()

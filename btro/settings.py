@@ -176,15 +176,21 @@ BTRO_PUBLIC_URL = env("BTRO_PUBLIC_URL", default="http://localhost:8000").rstrip
 BTRO_TEST_JOB_DELAY_SECONDS = env.float("BTRO_TEST_JOB_DELAY_SECONDS", default=2.0)
 BTRO_JOB_TIME_LIMIT_SECONDS = env.int("BTRO_JOB_TIME_LIMIT_SECONDS", default=30 * 60)
 BTRO_JOB_MAX_ATTEMPTS = env.int("BTRO_JOB_MAX_ATTEMPTS", default=3)
-# A running job's worker reports every 5 s; silence past STALE means it died.
-BTRO_STALE_JOB_SECONDS = env.int("BTRO_STALE_JOB_SECONDS", default=30)
+# A running job's claim is a lease: its worker renews it (the heartbeat) every HEARTBEAT s,
+# whatever the run is doing; a lease not renewed for STALE s has lapsed (its worker died) and
+# the job goes to another worker then. HEARTBEAT must stay well under STALE.
+BTRO_HEARTBEAT_SECONDS = env.float("BTRO_HEARTBEAT_SECONDS", default=3.0)
+BTRO_STALE_JOB_SECONDS = env.int("BTRO_STALE_JOB_SECONDS", default=10)
+# A worker told to stop (SIGTERM, a deploy) lets the job in hand run this long, then kills
+# its separation and hands the job back to the queue at once, the attempt not counted.
+BTRO_SHUTDOWN_GRACE_SECONDS = env.float("BTRO_SHUTDOWN_GRACE_SECONDS", default=30.0)
 # How often a running job's worker checks that the job was not canceled (a read, no write).
 BTRO_CANCEL_CHECK_SECONDS = env.float("BTRO_CANCEL_CHECK_SECONDS", default=1.0)
 # A queued job no worker has taken for this long may have lost its message: send another.
 # (45 s keeps recovery from a broker that lost its messages under a minute; a job waiting
 # longer in a long queue gets a duplicate message, which its claim makes harmless.)
 BTRO_REQUEUE_SECONDS = env.int("BTRO_REQUEUE_SECONDS", default=45)
-BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=10)
+BTRO_SWEEP_INTERVAL_SECONDS = env.int("BTRO_SWEEP_INTERVAL_SECONDS", default=5)
 
 # Webhooks: a delivery's timeout, the waits before each retry (the last one repeats) for up
 # to BTRO_WEBHOOK_RETRY_FOR_SECONDS, after which an endpoint that failed every delivery is
@@ -263,6 +269,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.Callbacks",
         "dramatiq.middleware.Retries",
         "dramatiq.middleware.ShutdownNotifications",
+        "jobs.middleware.GracefulShutdown",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
     ],
 }

@@ -15,8 +15,8 @@ from .engines import SEPARATION_QUEUES
     # Our own limit kills the separation child first; this one is the backstop.
     time_limit=(settings.BTRO_JOB_TIME_LIMIT_SECONDS + 300) * 1000,
 )
-def run_job(job_id: str) -> None:
-    services.job_run(job_id=job_id)
+def run_job(job_id: str, held_by: str = "") -> None:
+    services.job_run(job_id=job_id, held_by=held_by)
 
 
 # Its messages go to the queue of the job's engine (services.state._enqueue): every process

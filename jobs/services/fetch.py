@@ -25,7 +25,6 @@ from .state import owned
 
 MAX_REDIRECTS = 3
 READ_TIMEOUT_SECONDS = 30.0  # a server silent this long is given up, within the time limit
-HEARTBEAT_SECONDS = 5.0  # the sweep takes a job back after BTRO_STALE_JOB_SECONDS of silence
 
 
 class FetchFailed(Exception):
@@ -81,7 +80,7 @@ def _download(
             if received > limit:  # a missing or lying Content-Length ends here
                 raise _too_large()
             out.write(chunk)
-            if time.monotonic() - beat >= HEARTBEAT_SECONDS:
+            if time.monotonic() - beat >= settings.BTRO_HEARTBEAT_SECONDS:
                 on_heartbeat()
                 beat = time.monotonic()
         return str(response.headers.get("Content-Type", ""))

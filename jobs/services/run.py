@@ -16,7 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from accounts.services import InsufficientCredits, credit_settle
 from btro.metrics import AUDIO_SECONDS, SEPARATION_SECONDS
@@ -25,7 +25,6 @@ from ..engines import engine_memory_mb, engine_name_for, engine_options
 from ..models import Job
 from ..separation import AudioError, SeparationError
 from ..separation.runner import (
-    HEARTBEAT_SECONDS,
     ChildCrashed,
     Decoded,
     OverBudget,
@@ -39,9 +38,11 @@ from .state import (
     finish,
     job_claim,
     job_fail,
+    job_hand_back,
     job_heartbeat,
     job_owned,
     job_release,
+    job_resend_at_lapse,
     owned,
     result_name,
 )
@@ -55,6 +56,52 @@ class JobUnpaid(Exception):
 
 class JobLost(Exception):
     """This run no longer owns the job (the sweep gave it to another run)."""
+
+
+class WorkerStopping(Exception):
+    """The worker was told to stop and the job in hand ran past BTRO_SHUTDOWN_GRACE_SECONDS."""
+
+
+_stopping: dict[str, float | None] = {"since": None}
+
+
+def worker_stopping(stopping: bool) -> None:
+    """This worker process was told to stop (SIGTERM: a deploy), or (False) starts afresh.
+    A run in hand gets BTRO_SHUTDOWN_GRACE_SECONDS to finish, then hands its job back."""
+    if not stopping:
+        _stopping["since"] = None
+    elif _stopping["since"] is None:  # a process with two workers stops them one by one
+        _stopping["since"] = time.monotonic()
+
+
+def _past_grace() -> bool:
+    since = _stopping["since"]
+    return since is not None and time.monotonic() - since >= settings.BTRO_SHUTDOWN_GRACE_SECONDS
+
+
+@contextmanager
+def _heartbeat(job: Job) -> Iterator[None]:
+    """Renew the run's lease every BTRO_HEARTBEAT_SECONDS from a thread of its own, whatever
+    the run is doing (fetching, separating, reading or storing files): the lease lapses only
+    when the worker dies. The thread is not waited for: a beat it writes late is harmless."""
+    done = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not done.wait(settings.BTRO_HEARTBEAT_SECONDS):
+                try:
+                    if not job_heartbeat(job=job, progress=None):
+                        return  # ended, canceled or taken over: the run finds out itself
+                except Exception:  # a database blip: the next beat may pass
+                    logger.warning("job %s: heartbeat failed", job.id, exc_info=True)
+        finally:
+            connection.close()
+
+    threading.Thread(target=beat, name=f"heartbeat-{job.id}", daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def job_settle(*, job: Job, decoded: Decoded) -> None:
@@ -108,25 +155,34 @@ def _separation_process() -> SeparationProcess:
     return _local.process
 
 
-def job_run(*, job_id: str) -> None:
-    """Run one job to its end. Transient errors are raised for the broker to retry."""
+def job_run(*, job_id: str, held_by: str = "") -> None:
+    """Run one job to its end. Transient errors are raised for the broker to retry. A job
+    another run's lease holds is sent again for the lease's lapse (job_resend_at_lapse)."""
     job = job_claim(job_id=job_id)
     if job is None:
+        job_resend_at_lapse(job_id=job_id, held_by=held_by)
         return
+    with _heartbeat(job):
+        _run(job)
+
+
+def _run(job: Job) -> None:
     engine = engine_name_for(job.tier)
     started = time.monotonic()
-    last = {"progress": -1.0, "beat": time.monotonic(), "check": time.monotonic()}
+    last = {"progress": -1.0, "check": time.monotonic()}
 
     def on_progress(progress: float | None) -> None:
-        """Heartbeat every HEARTBEAT_SECONDS or 2 % of progress, and check in between that the
-        job is still ours: raising JobLost kills the separation child (a cancel)."""
+        """Record every 2 % of progress, and check in between that the job is still ours:
+        raising JobLost kills the separation child (a cancel), as does WorkerStopping once
+        the worker's shutdown grace is over."""
+        if _past_grace():
+            raise WorkerStopping(job.id)
         now = time.monotonic()
         moved = progress is not None and progress - last["progress"] >= 2
         try:
-            if moved or now - last["beat"] >= HEARTBEAT_SECONDS:
-                if progress is not None:
-                    last["progress"] = max(last["progress"], progress)
-                last["beat"] = last["check"] = now
+            if moved:
+                last["progress"] = max(last["progress"], progress or 0)
+                last["check"] = now
                 ours = job_heartbeat(job=job, progress=progress)
             elif now - last["check"] >= settings.BTRO_CANCEL_CHECK_SECONDS:
                 last["check"] = now
@@ -189,6 +245,9 @@ def job_run(*, job_id: str) -> None:
             logger.warning("job %s: finished, but it was canceled or another run owns it", job.id)
     except JobLost:
         logger.warning("job %s: canceled, or taken over by another run, mid-separation", job.id)
+    except WorkerStopping:
+        logger.warning("job %s: handed back, its worker stopping past the grace period", job.id)
+        job_hand_back(job=job)
     except FetchFailed as err:
         if err.transient:
             _retry_or_fail(job, "fetch_error", str(err), err)

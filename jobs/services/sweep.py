@@ -16,7 +16,7 @@ from webhooks.services import delivery_sweep
 
 from ..models import IdempotencyRecord, Job
 from ..separation import TIER_STEMS
-from .state import enqueue_on_commit, job_fail, result_name
+from .state import enqueue_on_commit, job_fail, result_name, send_at_lapse
 
 
 def job_sweep(
@@ -24,26 +24,42 @@ def job_sweep(
 ) -> dict[str, int]:
     """Requeue jobs whose worker died or whose message was lost; purge expired results.
 
-    A running job is dead after `stale_seconds` without a heartbeat; a queued one is resent
-    after `requeue_seconds` untaken (both settings by default). Each job is sent once.
+    A running job's worker is dead once its lease lapses, `stale_seconds` after its last
+    heartbeat; a queued job is resent after `requeue_seconds` untaken (both settings by
+    default). A lease that lapses before the next sweep gets a message for its lapse, so the
+    job is taken over then, not up to a sweep interval later. Each job is sent once.
     """
     now = timezone.now()
     counts = {"requeued": 0, "failed": 0, "purged": 0}
     if stale_seconds is None:
         stale_seconds = settings.BTRO_STALE_JOB_SECONDS
-    stale = now - timedelta(seconds=stale_seconds)
-    dead = Job.objects.filter(livemode=True, status=Job.Status.QUEUED).exclude(claim="")
+    requeue = settings.BTRO_REQUEUE_SECONDS if requeue_seconds is None else requeue_seconds
+    soon = now + timedelta(seconds=settings.BTRO_SWEEP_INTERVAL_SECONDS)
+    claimed = Job.objects.filter(livemode=True, status=Job.Status.QUEUED).exclude(claim="")
+    lapsing = Q(heartbeat_at__lt=soon - timedelta(seconds=stale_seconds))
     sent: set[str] = set()
-    for job in dead.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)):
+    for job in claimed.filter(lapsing | Q(heartbeat_at__isnull=True)):
+        lapse = now
+        if job.heartbeat_at is not None:
+            lapse = job.heartbeat_at + timedelta(seconds=stale_seconds)
         if job.attempts >= settings.BTRO_JOB_MAX_ATTEMPTS:
-            message = f"The job stopped its worker {job.attempts} times and was given up."
-            counts["failed"] += job_fail(job=job, error_type="worker_lost", message=message)
-        elif Job.objects.filter(pk=job.pk, claim=job.claim).update(claim="", enqueued_at=now):
+            if lapse <= now:
+                message = f"The job stopped its worker {job.attempts} times and was given up."
+                counts["failed"] += job_fail(job=job, error_type="worker_lost", message=message)
+            continue
+        # enqueued_at == lapse: a message was sent for this lapse (and is not lost yet).
+        sent_at = job.enqueued_at
+        if sent_at == lapse and lapse > now - timedelta(seconds=requeue):
+            continue
+        if lapse > now:  # lapses before the next sweep: a message for then, its claim kept
+            if send_at_lapse(job, lapse):
+                sent.add(job.pk)
+        elif Job.objects.filter(pk=job.pk, claim=job.claim, heartbeat_at=job.heartbeat_at).update(
+            claim="", enqueued_at=now
+        ):
             enqueue_on_commit(job.pk)
             sent.add(job.pk)
-    unsent = now - timedelta(
-        seconds=settings.BTRO_REQUEUE_SECONDS if requeue_seconds is None else requeue_seconds
-    )
+    unsent = now - timedelta(seconds=requeue)
     lost = Job.objects.filter(livemode=True, status=Job.Status.QUEUED, claim="")
     for job in lost.exclude(pk__in=sent).filter(
         Q(enqueued_at__lte=unsent) | Q(enqueued_at__isnull=True)

@@ -280,7 +280,7 @@ def test_a_job_fetching_keeps_its_heartbeat_and_shows_queued(live_api, server, s
     thread.join()
     assert {(status, progress) for status, progress, _ in fetching} == {("queued", 0)}
     beats = {beat for _, _, beat in fetching} - {None}
-    assert len(beats) >= 2  # claimed, then a beat every 5 s while the bytes arrive
+    assert len(beats) >= 2  # claimed, then a beat every 3 s while the bytes arrive
     assert Job.objects.get(pk=job_id).status == "succeeded"
 
 

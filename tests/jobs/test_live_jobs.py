@@ -140,7 +140,7 @@ def test_a_second_delivery_of_the_same_message_does_nothing(live_api, worker, se
 def create_unsent(live_api, monkeypatch) -> dict:
     """A job whose message never reaches the broker, so no worker can take it meanwhile."""
     with monkeypatch.context() as patch:
-        patch.setattr("jobs.services.state._enqueue", lambda job_id: None)
+        patch.setattr("jobs.services.state._enqueue", lambda job_id, **options: None)
         return create(live_api).json()
 
 

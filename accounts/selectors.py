@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q, Sum
 from django.db.models.query import QuerySet
 from django.utils import timezone
@@ -14,10 +18,48 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
     """The usable key for this secret, or None. Malformed keys never reach the database."""
     if key_mode(secret) is None:
         return None
-    key = ApiKey.objects.select_related("user").filter(digest=key_digest(secret)).first()
+    key = _api_key_by_digest(key_digest(secret))
     if key is None or not key.is_usable(timezone.now()) or not key.user.is_active:
         return None
     return key
+
+
+GENERATION_SECONDS = 86400  # one lost is harmless: a new one matches no entry
+
+
+def api_key_cache_names(digest: str) -> tuple[str, str]:
+    """The cache's names for a key's entry and for its generation."""
+    return f"btro:apikey:{digest}", f"btro:apikey-generation:{digest}"
+
+
+def _api_key_by_digest(digest: str) -> ApiKey | None:
+    """The key and its user; from the cache while the entry's generation is the key's current
+    one (api_key_revoke and api_key_roll replace it), else from the database."""
+    seconds = settings.BTRO_API_KEY_CACHE_SECONDS
+    if not seconds:
+        return _api_key_query(digest)
+    entry_name, generation_name = api_key_cache_names(digest)
+    found = cache.get_many([entry_name, generation_name])
+    generation = found.get(generation_name)
+    entry = found.get(entry_name)
+    if generation is not None and entry is not None and entry.cache_generation == generation:
+        return entry
+    if generation is None:  # read before the database: a later bump then voids what we store
+        cache.add(generation_name, secrets.token_hex(8), GENERATION_SECONDS)
+        generation = cache.get(generation_name)
+    key = _api_key_query(digest)
+    if key is not None and generation is not None:
+        key.cache_generation = generation
+        cache.set(entry_name, key, seconds)
+    return key
+
+
+def _api_key_query(digest: str) -> ApiKey | None:
+    keys = ApiKey.objects.select_related("user").defer("user__password")  # not into the cache
+    try:  # get(), not first(): a unique lookup needs no ORDER BY
+        return keys.get(digest=digest)
+    except ApiKey.DoesNotExist:
+        return None
 
 
 def api_key_list(*, user: User) -> QuerySet[ApiKey]:

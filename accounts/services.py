@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
@@ -14,6 +16,7 @@ from btro.metrics import CREDITS_CHARGED, CREDITS_REFUNDED, count_on_commit
 
 from .keys import key_digest, key_generate, key_mask
 from .models import ApiKey, CreditEntry, User
+from .selectors import GENERATION_SECONDS, api_key_cache_names
 
 ROLL_GRACE = {
     "now": timedelta(0),
@@ -82,11 +85,26 @@ def api_key_roll(*, key: ApiKey, expire_in: str = "now") -> tuple[ApiKey, str]:
     if key.expires_at is None or expires_at < key.expires_at:
         key.expires_at = expires_at
         key.save(update_fields=["expires_at"])
+        _api_key_uncache(key)
     return new_key, secret
 
 
 def api_key_revoke(*, key: ApiKey) -> None:
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    _api_key_uncache(key)
+
+
+def _api_key_uncache(key: ApiKey) -> None:
+    """A new generation for the key: its cached entries stop counting on the next request.
+    Now, for this transaction's own later reads, and again once the change is committed, for
+    a request that read the old row in between and stored it under the newer generation."""
+    _, generation_name = api_key_cache_names(key.digest)
+
+    def bump() -> None:
+        cache.set(generation_name, secrets.token_hex(8), GENERATION_SECONDS)
+
+    bump()
+    transaction.on_commit(bump)
 
 
 def api_key_touch(*, key: ApiKey) -> None:
@@ -95,6 +113,9 @@ def api_key_touch(*, key: ApiKey) -> None:
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+        if key.cache_generation is not None:  # under the generation it was read with
+            entry_name, _ = api_key_cache_names(key.digest)
+            cache.set(entry_name, key, settings.BTRO_API_KEY_CACHE_SECONDS)
 
 
 def credit_grant(*, user: User, amount: int, note: str = "") -> CreditEntry:

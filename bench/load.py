@@ -55,24 +55,19 @@ ENV = {
 # Setup -----------------------------------------------------------------------------
 
 
-def recreate_database() -> None:
+def recreate_database(name: str = DB_NAME) -> None:
+    drop_database(name, create=True)
+
+
+def drop_database(name: str = DB_NAME, create: bool = False) -> None:
     import psycopg2
 
     conn = psycopg2.connect(PG_ADMIN)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {DB_NAME}")
-    conn.close()
-
-
-def drop_database() -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(PG_ADMIN)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if create:
+            cur.execute(f"CREATE DATABASE {name}")
     conn.close()
 
 
@@ -132,13 +127,15 @@ def make_principals(n: int, wav: Path) -> list[dict]:
     return out
 
 
-def start_gunicorn(port: int, workers: int, log: Path) -> subprocess.Popen:
+def start_gunicorn(
+    port: int, workers: int, log: Path, env: dict[str, str] = ENV
+) -> subprocess.Popen:
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "btro.wsgi", "-w", str(workers)]
     cmd += ["-b", f"{HOST}:{port}", "--timeout", "120"]
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
-        env={**os.environ, **ENV},
+        env={**os.environ, **env},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,

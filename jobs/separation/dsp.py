@@ -38,9 +38,10 @@ _FRAMES = 64  # STFT frames per FFT batch: transforms never hold a whole chunk's
 HARM_S, PERC_HZ, HPSS_POW, PERC_GAIN, POOL_HZ = 0.2, 400.0, 2.0, 0.6, 4000.0
 # Tuned on bench/devset.py's "tune" part only (reported on its "heldout" part): the low
 # band's longer time median (s) and where it hands over to the HPSS above (Hz); the bass
-# pitch range (Hz), harmonics summed, the comb's harmonics, width (bins) and decay.
+# pitch range (Hz), harmonics summed, the comb's harmonics, width (bins), decay and cap.
 KICK_S, KICK_LO, KICK_HI = 0.3, 150.0, 400.0
-F0_LO, F0_HI, HARMONICS, COMB_K, COMB_BINS, COMB_DECAY = 30.0, 320.0, 8, 4, 1.2, 0.6
+F0_LO, F0_HI, HARMONICS, COMB_K, COMB_BINS, COMB_DECAY = 30.0, 320.0, 8, 4, 1.2, 0.66
+COMB_CAP = 2.0  # the most a partial may hold (magnitude) over the loudest below it
 
 
 class DspEngine:
@@ -291,7 +292,9 @@ def _bass_comb(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.nd
     hold the most (compressed) harmonic magnitude, median-smoothed over 0.1 s. The comb
     takes its first COMB_K partials, a Gaussian of COMB_BINS bins each, partial k weighted
     COMB_DECAY**(k - 1): the higher a partial, the likelier another instrument shares it,
-    so a fixed crossover's all-or-nothing becomes a per-frame, per-partial share.
+    so a fixed crossover's all-or-nothing becomes a per-frame, per-partial share. A
+    partial more than COMB_CAP times louder than every partial below it gives the bass only
+    the capped part of its power.
     """
     bin_hz = float(freqs[1])
     top = len(freqs)
@@ -315,6 +318,21 @@ def _bass_comb(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.nd
     dist = (f - k * f0) / bin_hz
     comb = np.exp(-0.5 * (dist / COMB_BINS) ** 2) * COMB_DECAY ** (k - 1)
     comb[k > COMB_K] = 0.0
+    # A partial louder than COMB_CAP times every partial below it is mostly someone
+    # else's (or the pitch is an octave low and the comb's fundamental sits in a gap):
+    # the bass keeps only the capped part's power.
+    frames = np.arange(harmonic.shape[1])
+    amp = np.zeros((COMB_K, harmonic.shape[1]), dtype=np.float32)
+    for j in range(COMB_K):
+        centre = np.rint((j + 1) * f0[0] / bin_hz).astype(int)
+        for d in (-1, 0, 1):
+            np.maximum(amp[j], harmonic[np.clip(centre + d, 0, top - 1), frames], out=amp[j])
+    below = COMB_CAP * np.maximum.accumulate(amp, axis=0)[:-1]
+    share = np.ones_like(amp)
+    share[1:] = (np.minimum(amp[1:], below) / (amp[1:] + _EPS)) ** 2
+    partial = np.minimum(k.astype(int), COMB_K) - 1
+    comb *= np.take_along_axis(share, partial, axis=0)
+    comb[comb < 1e-6] = 0.0  # no subnormal floats downstream: they are slow
     return comb
 
 

@@ -45,11 +45,19 @@ def enqueue_on_commit(job_id: str, *, delay: float = 0.0, held_by: str = "") -> 
 LAPSE_MARGIN_SECONDS = 0.5
 
 
-def lease_lapse(heartbeat_at: datetime | None) -> datetime:
-    """When a claim last renewed at `heartbeat_at` lapses: its worker is then taken for dead."""
+def lease_lapse(
+    heartbeat_at: datetime | None,
+    *,
+    stale_seconds: float | None = None,
+    now: datetime | None = None,
+) -> datetime:
+    """When a claim last renewed at `heartbeat_at` lapses: its worker is then taken for dead
+    (`stale_seconds` after it, BTRO_STALE_JOB_SECONDS by default; never renewed: `now`)."""
     if heartbeat_at is None:
-        return timezone.now()
-    return heartbeat_at + timedelta(seconds=settings.BTRO_STALE_JOB_SECONDS)
+        return now or timezone.now()
+    if stale_seconds is None:
+        stale_seconds = settings.BTRO_STALE_JOB_SECONDS
+    return heartbeat_at + timedelta(seconds=stale_seconds)
 
 
 def job_claim(*, job_id: str) -> Job | None:

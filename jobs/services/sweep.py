@@ -16,7 +16,7 @@ from webhooks.services import delivery_sweep
 
 from ..models import IdempotencyRecord, Job
 from ..separation import TIER_STEMS
-from .state import enqueue_on_commit, job_fail, result_name, send_at_lapse
+from .state import enqueue_on_commit, job_fail, lease_lapse, result_name, send_at_lapse
 
 
 def job_sweep(
@@ -39,9 +39,7 @@ def job_sweep(
     lapsing = Q(heartbeat_at__lt=soon - timedelta(seconds=stale_seconds))
     sent: set[str] = set()
     for job in claimed.filter(lapsing | Q(heartbeat_at__isnull=True)):
-        lapse = now
-        if job.heartbeat_at is not None:
-            lapse = job.heartbeat_at + timedelta(seconds=stale_seconds)
+        lapse = lease_lapse(job.heartbeat_at, stale_seconds=stale_seconds, now=now)
         if job.attempts >= settings.BTRO_JOB_MAX_ATTEMPTS:
             if lapse <= now:
                 message = f"The job stopped its worker {job.attempts} times and was given up."

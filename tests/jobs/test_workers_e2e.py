@@ -35,27 +35,18 @@ def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
 ):
     require_service(broker_url, "the broker")
     bucket = request.getfixturevalue("s3_storage") if storage == "s3" else None
-    database_url = require_postgres()
-    env = {
-        "DATABASE_URL": database_url,
-        "BROKER_URL": broker_url,
-        "MEDIA_ROOT": settings.MEDIA_ROOT,
-        "BTRO_VAR_DIR": str(tmp_path / "var"),
-        "BTRO_ENGINE": "tests.fake_engines:SlowEngine",
-        "FAKE_ENGINE_SECONDS": "4",
-        "BTRO_STALE_JOB_SECONDS": "3",
-        "BTRO_HEARTBEAT_SECONDS": "1",
-        "BTRO_SWEEP_INTERVAL_SECONDS": "1",
+    env = _worker_env(
+        broker_url,
+        settings,
+        tmp_path,
+        FAKE_ENGINE_SECONDS="4",
+        BTRO_STALE_JOB_SECONDS="3",
+        BTRO_HEARTBEAT_SECONDS="1",
+        BTRO_SWEEP_INTERVAL_SECONDS="1",
         **(bucket.server.env(bucket.name) if bucket else {}),
-    }
-    log = tmp_path / "workers.log"
-    api = client_for(api_key_create(user=user, mode="live")[1])
-    response = api.post(
-        "/v1/jobs", {"file": upload(data=wav_bytes(2)), "tier": "pro"}, format="multipart"
     )
-    assert response.status_code == 201, response.content
-    job_id = response.json()["id"]
-    _send_to(broker_url, job_id)
+    log = tmp_path / "workers.log"
+    job_id = _live_job_sent(user, broker_url)
 
     first = spawn(["rundramatiq", "--processes", "1", "--threads", "1"], env, log)
     second = scheduler = None
@@ -82,8 +73,7 @@ def test_a_job_whose_worker_is_killed_mid_run_still_succeeds_exactly_once(
     assert job.status == "succeeded", (job.error_type, job.error_message)
     assert job.attempts == 2
     assert sorted(job.result["stems"]) == ["bass", "drums", "other", "vocals"]
-    assert CreditEntry.objects.filter(job_id=job_id, kind="cost").count() == 1
-    assert not CreditEntry.objects.filter(job_id=job_id, kind="refund").exists()
+    _assert_charged_once(job_id)
     if bucket:
         assert f"results/{job_id}/vocals.wav" in bucket.keys()
     print(f"recovered in {recovery:.1f} s on {broker_url.split(':')[0]}")
@@ -98,24 +88,16 @@ def test_a_worker_stopped_by_sigterm_loses_no_job_and_runs_none_twice(
     the queue at once for another worker, the attempt not counted: never after the lease's
     lapse (60 s here, and no scheduler runs)."""
     require_service(broker_url, "the broker")
-    env = {
-        "DATABASE_URL": require_postgres(),
-        "BROKER_URL": broker_url,
-        "MEDIA_ROOT": settings.MEDIA_ROOT,
-        "BTRO_VAR_DIR": str(tmp_path / "var"),
-        "BTRO_ENGINE": "tests.fake_engines:SlowEngine",
-        "FAKE_ENGINE_SECONDS": "5" if grace > 5 else "30",  # past the grace, or within it
-        "BTRO_STALE_JOB_SECONDS": "60",
-        "BTRO_SHUTDOWN_GRACE_SECONDS": str(grace),
-    }
-    log = tmp_path / "workers.log"
-    api = client_for(api_key_create(user=user, mode="live")[1])
-    response = api.post(
-        "/v1/jobs", {"file": upload(data=wav_bytes(2)), "tier": "pro"}, format="multipart"
+    env = _worker_env(
+        broker_url,
+        settings,
+        tmp_path,
+        FAKE_ENGINE_SECONDS="5" if grace > 5 else "30",  # past the grace, or within it
+        BTRO_STALE_JOB_SECONDS="60",
+        BTRO_SHUTDOWN_GRACE_SECONDS=str(grace),
     )
-    assert response.status_code == 201, response.content
-    job_id = response.json()["id"]
-    _send_to(broker_url, job_id)
+    log = tmp_path / "workers.log"
+    job_id = _live_job_sent(user, broker_url)
     args = ["rundramatiq", "--processes", "1", "--threads", "1"]
     first = spawn(args, env, log)
     second = None
@@ -144,12 +126,41 @@ def test_a_worker_stopped_by_sigterm_loses_no_job_and_runs_none_twice(
     assert exit_code == 0, log.read_text()[-3000:]
     assert job.status == "succeeded", (job.error_type, job.error_message)
     assert job.attempts == 1  # a hand-back is no failed attempt
-    assert CreditEntry.objects.filter(job_id=job_id, kind="cost").count() == 1
-    assert not CreditEntry.objects.filter(job_id=job_id, kind="refund").exists()
+    _assert_charged_once(job_id)
     handed_back = log.read_text().count("handed back, its worker stopping")
     assert handed_back == (1 if grace < 5 else 0)
     assert done_in < 20  # the first run's end, or the grace and the second run: not 30 s, 60 s
     print(f"SIGTERM, grace {grace} s: job done {done_in:.1f} s later on {broker_url[:5]}")
+
+
+def _worker_env(broker_url: str, settings, tmp_path, **overrides: str) -> dict[str, str]:
+    """The environment of worker processes on this broker, the test database and a slow
+    fake engine, with `overrides`."""
+    return {
+        "DATABASE_URL": require_postgres(),
+        "BROKER_URL": broker_url,
+        "MEDIA_ROOT": settings.MEDIA_ROOT,
+        "BTRO_VAR_DIR": str(tmp_path / "var"),
+        "BTRO_ENGINE": "tests.fake_engines:SlowEngine",
+        **overrides,
+    }
+
+
+def _live_job_sent(user, broker_url: str) -> str:
+    """A live pro job created through the API and sent on the real broker; its id."""
+    api = client_for(api_key_create(user=user, mode="live")[1])
+    response = api.post(
+        "/v1/jobs", {"file": upload(data=wav_bytes(2)), "tier": "pro"}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    job_id = response.json()["id"]
+    _send_to(broker_url, job_id)
+    return job_id
+
+
+def _assert_charged_once(job_id: str) -> None:
+    assert CreditEntry.objects.filter(job_id=job_id, kind="cost").count() == 1
+    assert not CreditEntry.objects.filter(job_id=job_id, kind="refund").exists()
 
 
 def _send_to(broker_url: str, job_id: str) -> None:

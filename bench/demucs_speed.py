@@ -2,14 +2,15 @@
 htdemucs.
 
     python bench/demucs_speed.py [--seconds 60] [--runs 3] [--memory-seconds 600]
-                                 [--device cpu|cuda] [--batch N] [--memory-model full|tiny]
+                                 [--device cpu|cuda] [--batch N] [--streams N]
+                                 [--memory-model full|tiny]
 
 Needs torch, demucs, numpy and soundfile, and this repository checked out (nothing of Django).
 Builds the published htdemucs architecture with random weights (real architecture, so real
 timing) in a temporary model folder, then, in one process, separates one stereo 44.1 kHz track
 with both, same model and settings (shifts 0, overlap 0.25, the model's segment), after a
 warm-up of each:
-  ours:   DemucsEngine(device, batch).separate(audio, 44100, "pro")
+  ours:   DemucsEngine(device, batch, streams).separate(audio, 44100, "pro")
   demucs: demucs.api.Separator("htdemucs", device, shifts=0, overlap=0.25).separate_tensor
 taking turns (the order alternates each run, so drift in machine load hits both alike), and
 reports the ratio of times per run (median, range), and the largest absolute difference of
@@ -48,11 +49,11 @@ def track(seconds: float, rate: int = RATE) -> Any:
     return (noise + (tone + beat)[:, None]).astype(np.float32)
 
 
-def ours(model_dir: Path, device: str, batch: int) -> Any:
+def ours(model_dir: Path, device: str, batch: int, streams: int) -> Any:
     """(frames, 2) float32 → {stem: (frames, 2)}, as the worker's engine does it."""
     from jobs.separation.demucs_engine import DemucsEngine
 
-    engine = DemucsEngine(model_dir, device=device, batch=batch)
+    engine = DemucsEngine(model_dir, device=device, batch=batch, streams=streams)
     return lambda audio: engine.separate(audio, RATE, "pro")
 
 
@@ -83,13 +84,15 @@ def timed(separate: Any, audio: Any, device: str) -> tuple[float, dict[str, Any]
     return time.perf_counter() - start, stems
 
 
-def child(side: str, wav: str, model_dir: str, device: str, batch: str, out: str) -> None:
+def child(
+    side: str, wav: str, model_dir: str, device: str, batch: str, streams: str, out: str
+) -> None:
     """One separation in a process of its own: read the WAV, separate, write float stems."""
     import soundfile as sf
 
     audio, rate = sf.read(wav, dtype="float32", always_2d=True)
     assert rate == RATE
-    separate = ours(Path(model_dir), device, int(batch)) if side == "ours" else None
+    separate = ours(Path(model_dir), device, int(batch), int(streams)) if side == "ours" else None
     stems = separate(audio) if separate else theirs(Path(model_dir), device)(audio)
     Path(out).mkdir(parents=True, exist_ok=True)
     for name, stem in stems.items():
@@ -125,6 +128,9 @@ def main() -> None:
     parser.add_argument(
         "--batch", type=int, default=0, help="ours: segments a call (0: the engine's default)"
     )
+    parser.add_argument(
+        "--streams", type=int, default=0, help="ours: segments at once (0: the engine's default)"
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's)")
     parser.add_argument("--memory-seconds", type=float, default=600.0, help="0 to skip")
     parser.add_argument(
@@ -133,7 +139,7 @@ def main() -> None:
         default="full",
         help="tiny: the tests' model, for the part of memory that grows with track length",
     )
-    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -150,21 +156,23 @@ def main() -> None:
     from jobs.separation.demucs_engine import DemucsEngine
     from tests.neural_models import write_model_dir
 
-    batch = DemucsEngine(ROOT, device=args.device, batch=args.batch).batch  # loads nothing yet
+    defaults = DemucsEngine(ROOT, device=args.device, batch=args.batch, streams=args.streams)
+    batch, streams = defaults.batch, defaults.streams  # the engine loads nothing yet
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         model_dir = write_model_dir(tmp_path / "models", names=(MODEL,), full_size=True)
         name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
         print(
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-            f"{os.cpu_count()} CPUs, device {args.device} ({name}), batch {batch}"
+            f"{os.cpu_count()} CPUs, device {args.device} ({name}), batch {batch}, "
+            f"streams {streams}"
         )
         print(f"{args.seconds:.0f} s stereo 44.1 kHz, tier pro, full-size random {MODEL}")
 
         if args.runs:
             audio = track(args.seconds)
             sides = {
-                "ours": ours(model_dir, args.device, batch),
+                "ours": ours(model_dir, args.device, batch, streams),
                 "demucs": theirs(model_dir, args.device),
             }
             for separate in sides.values():  # loads, allocator and kernel choices
@@ -196,7 +204,8 @@ def main() -> None:
             for side in ("ours", "demucs"):
                 command = [
                     *(sys.executable, __file__, "--child", side, str(long_track)),
-                    *(str(model_dir), args.device, str(batch), str(tmp_path / side)),
+                    *(str(model_dir), args.device, str(batch), str(streams)),
+                    str(tmp_path / side),
                 ]
                 seconds, peak = run_child(command)
                 print(f"  {side:6s}: peak RSS {peak:6.0f} MiB (whole process {seconds:.1f} s)")

@@ -235,6 +235,8 @@ BTRO_DEMUCS = {
     "shifts": env.int("BTRO_DEMUCS_SHIFTS", default=0),
     # Segments per call of the model; 0: 1 on a CPU, 8 on a GPU.
     "batch": env.int("BTRO_DEMUCS_BATCH", default=0),
+    # Segments in flight at once on a CPU, sharing its threads; 0: 2 (1 on a one-core CPU).
+    "streams": env.int("BTRO_DEMUCS_STREAMS", default=0),
     "models": env.dict("BTRO_DEMUCS_MODELS", default={}),
 }
 

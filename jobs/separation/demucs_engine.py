@@ -6,15 +6,21 @@ Models load with `demucs.pretrained.get_model(name, repo=folder)`, which never t
 network, once per engine (and `cached_engine` keeps one engine per process). Inference is
 `apply_batched`: demucs.apply.apply_model's overlapping segments, windows and overlap-add, with
 `batch` segments per call of the model rather than one, under torch.inference_mode, so memory
-for activations stays flat in track length.
+for activations stays flat in track length. On a CPU, `streams` segments run at once, each on
+its own thread with its share of the cores, and attention takes PyTorch's fused
+scaled-dot-product kernel instead of nn.MultiheadAttention's inference "fast path", which
+materialises the attention matrix: the same sums within float32 rounding (bench/demucs_speed.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import pickle
 import threading
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +44,9 @@ VOCALS = "vocals"
 # at a time (eight or sixteen alike), against 0.46 s for demucs.api.Separator. On a CPU
 # batching is slower (16 cores, 60 s: x1.37 for 4, x1.58 for 8), so a CPU goes one at a time.
 GPU_BATCH = 8
+# Segments in flight at once on a CPU, each on threads // CPU_STREAMS of its cores: two
+# single-threaded segments keep two cores busier than one segment on two threads.
+CPU_STREAMS = 2
 
 
 def tier_models(models: dict[str, str] | None = None) -> dict[str, str]:
@@ -116,6 +125,7 @@ class DemucsEngine:
         shifts: int = 0,
         models: dict[str, str] | None = None,
         batch: int = 0,
+        streams: int = 0,
     ) -> None:
         torch = _import_torch()
         self.model_dir = Path(model_dir)
@@ -127,6 +137,8 @@ class DemucsEngine:
         self.shifts = shifts
         on_cpu = torch.device(self.device).type == "cpu"
         self.batch = batch or (1 if on_cpu else GPU_BATCH)
+        # A GPU is fed by batching; a CPU by segments on threads of their own.
+        self.streams = 1 if not on_cpu else (streams or min(CPU_STREAMS, torch.get_num_threads()))
         self.models = tier_models(models)
         self._loaded: dict[tuple[str, bool], Any] = {}
         self._loading = threading.Lock()
@@ -243,15 +255,18 @@ class DemucsEngine:
         # One contiguous track-sized copy (mix may be a transposed view), normalised in place.
         normalized = torch.sub(mix, mean, out=torch.empty(mix.shape, dtype=mix.dtype)).div_(std)
         callback = self._meter(model, mix.shape[-1], segment, progress) if progress else None
-        with torch.inference_mode():
+        device = torch.device(self.device)
+        cpu = device.type == "cpu"
+        with torch.inference_mode(), _cpu_threads(self.streams) if cpu else _nothing():
             out = apply_batched(
                 model,
                 normalized,
                 shifts=self.shifts,
                 overlap=self.overlap,
                 segment=segment,
-                device=torch.device(self.device),
+                device=device,
                 batch=self.batch,
+                streams=self.streams,
                 callback=callback,
             )
             return out.mul_(std[:, None]).add_(mean[:, None])
@@ -287,6 +302,35 @@ class _Meter:
             self.progress(float(percent))
 
 
+_cpu_settings = threading.Lock()
+
+
+@contextlib.contextmanager
+def _cpu_threads(streams: int) -> Iterator[None]:
+    """PyTorch's threads shared out among `streams` segments at once, and attention on the
+    fused kernel (nn.MultiheadAttention's fast path off), as they were again afterwards.
+
+    Both are settings of the whole process: a second separation on a CPU in the same process
+    waits for the first (they would only share the same cores).
+    """
+    import torch
+
+    with _cpu_settings:
+        threads, fastpath = torch.get_num_threads(), torch.backends.mha.get_fastpath_enabled()
+        torch.set_num_threads(max(1, threads // streams))
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            torch.backends.mha.set_fastpath_enabled(fastpath)
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
 def apply_batched(
     model: Any,
     mix: Any,
@@ -296,12 +340,14 @@ def apply_batched(
     segment: float | None = None,
     device: torch.device | None = None,
     batch: int = 1,
+    streams: int = 1,
     callback: Callable[[dict], None] | None = None,
 ) -> torch.Tensor:
     """`demucs.apply.apply_model(model, mix, shifts, split=True, overlap, segment=segment)`,
     computed the same way (same windows, padding, weights and sums) but with up to `batch`
-    segments per call of the model instead of one: memory for activations grows with `batch`,
-    not with the track. `callback` gets {"state": "end"} once a segment. `mix` is a
+    segments per call of the model instead of one, and up to `streams` calls at once on
+    threads: memory for activations grows with `batch` × `streams`, not with the track.
+    `callback` gets {"state": "end"} once a segment, in track order. `mix` is a
     (batch, channels, length) tensor or a demucs TensorChunk of one. With shifts, the first
     offset is demucs's own draw from `random`; later ones differ, as demucs's model also draws
     from `random` (a positional shift, 0 in HTDemucs) each call, and batching makes fewer."""
@@ -323,6 +369,7 @@ def apply_batched(
                 segment=segment,
                 device=device,
                 batch=batch,
+                streams=streams,
                 callback=callback,
             )
             for k, source_weight in enumerate(member_weights):
@@ -350,12 +397,13 @@ def apply_batched(
                 segment=segment,
                 device=device,
                 batch=batch,
+                streams=streams,
                 callback=callback,
             )
             shifted_sum += res[..., max_shift - offset :]
         shifted_sum /= shifts
         return shifted_sum
-    return _split(model, mix, overlap, segment, device, max(1, batch), callback)
+    return _split(model, mix, overlap, segment, device, max(1, batch), max(1, streams), callback)
 
 
 def _split(
@@ -365,9 +413,10 @@ def _split(
     segment: float | None,
     device: torch.device,
     batch: int,
+    streams: int,
     callback: Callable[[dict], None] | None,
 ) -> torch.Tensor:
-    """apply_model's split branch, `batch` windows per model call."""
+    """apply_model's split branch, `batch` windows per model call, `streams` calls at once."""
     import torch
     from demucs.apply import TensorChunk
     from demucs.htdemucs import HTDemucs
@@ -387,8 +436,32 @@ def _split(
     )
     weight = weight / weight.max()
 
-    def flush(pending: list[tuple[int, int]], windows: list[torch.Tensor]) -> None:
-        chunk_out = model(torch.cat(windows).to(device))
+    def groups() -> Iterator[tuple[list[tuple[int, int]], list[torch.Tensor]]]:
+        """(offset, length) of up to `batch` windows of one padded size, and the windows."""
+        pending: list[tuple[int, int]] = []
+        windows: list[torch.Tensor] = []
+        for offset in range(0, length, stride):
+            chunk = TensorChunk(mix, offset, segment_length)
+            if isinstance(model, HTDemucs) and segment is not None:
+                valid_length = int(segment * model.samplerate)
+            elif hasattr(model, "valid_length"):
+                valid_length = model.valid_length(chunk.length)
+            else:
+                valid_length = chunk.length
+            window = chunk.padded(valid_length)
+            if windows and (len(windows) == batch or window.shape[-1] != windows[0].shape[-1]):
+                yield pending, windows
+                pending, windows = [], []
+            pending.append((offset, chunk.length))
+            windows.append(window)
+        if windows:
+            yield pending, windows
+
+    def infer(windows: list[torch.Tensor]) -> torch.Tensor:
+        with torch.inference_mode():  # a mode of the thread: the pool's threads enter it too
+            return model(torch.cat(windows).to(device))
+
+    def add(pending: list[tuple[int, int]], chunk_out: torch.Tensor) -> None:
         for i, (offset, chunk_length) in enumerate(pending):
             trimmed = center_trim(chunk_out[i * n : (i + 1) * n], chunk_length)
             out[..., offset : offset + segment_length] += (weight[:chunk_length] * trimmed).to(home)
@@ -396,24 +469,21 @@ def _split(
             if callback is not None:
                 callback({"state": "end", "segment_offset": offset})
 
-    pending: list[tuple[int, int]] = []
-    windows: list[torch.Tensor] = []
-    for offset in range(0, length, stride):
-        chunk = TensorChunk(mix, offset, segment_length)
-        if isinstance(model, HTDemucs) and segment is not None:
-            valid_length = int(segment * model.samplerate)
-        elif hasattr(model, "valid_length"):
-            valid_length = model.valid_length(chunk.length)
-        else:
-            valid_length = chunk.length
-        window = chunk.padded(valid_length)
-        if windows and (len(windows) == batch or window.shape[-1] != windows[0].shape[-1]):
-            flush(pending, windows)
-            pending, windows = [], []
-        pending.append((offset, chunk.length))
-        windows.append(window)
-    if windows:
-        flush(pending, windows)
+    if streams == 1:
+        for pending, windows in groups():
+            add(pending, infer(windows))
+    else:
+        # At most `streams` calls in flight, added back in track order as they finish.
+        with ThreadPoolExecutor(streams, thread_name_prefix="demucs") as pool:
+            running: deque[tuple[list[tuple[int, int]], Future[torch.Tensor]]] = deque()
+            for pending, windows in groups():
+                running.append((pending, pool.submit(infer, windows)))
+                if len(running) == streams:
+                    done, result = running.popleft()
+                    add(done, result.result())
+            while running:
+                done, result = running.popleft()
+                add(done, result.result())
     assert sum_weight.min() > 0
     out /= sum_weight
     return out

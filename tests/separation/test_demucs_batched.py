@@ -4,6 +4,7 @@ demucs.apply.apply_model) for the same model and settings, on tiny random HTDemu
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,15 @@ def max_diff(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> floa
     return max(float(np.abs(ours[name] - theirs[name]).max()) for name in ours)
 
 
-@pytest.mark.parametrize("batch", [1, 3, 16])
-def test_a_track_of_many_segments_equals_separator(model_dir: Path, batch: int) -> None:
+@pytest.mark.parametrize(("batch", "streams"), [(1, 1), (3, 1), (16, 1), (1, 2), (3, 2), (1, 3)])
+def test_a_track_of_many_segments_equals_separator(
+    model_dir: Path, batch: int, streams: int
+) -> None:
     # 9 s in the tiny model's 2 s segments, 1.5 s apart: 7 overlapping segments, the last short.
     audio = noise(9.0, 2)
 
-    ours = DemucsEngine(model_dir, device="cpu", batch=batch).separate(audio, 44100, "pro")
+    engine = DemucsEngine(model_dir, device="cpu", batch=batch, streams=streams)
+    ours = engine.separate(audio, 44100, "pro")
 
     assert max_diff(ours, separator_stems(model_dir, audio)) < TOLERANCE
 
@@ -127,3 +131,50 @@ def test_a_cpu_goes_one_segment_at_a_time_and_a_gpu_in_batches(model_dir: Path) 
     assert DemucsEngine(model_dir, device="cpu").batch == 1
     assert DemucsEngine(model_dir, device="cuda").batch == GPU_BATCH > 1
     assert DemucsEngine(model_dir, device="cpu", batch=5).batch == 5
+
+
+def test_a_cpu_runs_two_segments_at_once_and_a_gpu_one_call_at_a_time(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert DemucsEngine(model_dir, device="cpu").streams == 2
+    assert DemucsEngine(model_dir, device="cpu", streams=3).streams == 3
+    assert DemucsEngine(model_dir, device="cuda", streams=3).streams == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert DemucsEngine(model_dir, device="cpu").streams == 1
+
+
+def test_streams_share_the_threads_and_the_settings_come_back(model_dir: Path) -> None:
+    engine = DemucsEngine(model_dir, device="cpu", streams=2)
+    model = engine.model_for("pro").models[0]
+    forward = model.forward
+    seen: list[tuple[str, int, bool, bool]] = []
+    both_in = threading.Barrier(2, timeout=30)  # the first call waits for a second one
+
+    def watched(x: torch.Tensor) -> torch.Tensor:
+        seen.append(
+            (
+                threading.current_thread().name,
+                torch.get_num_threads(),
+                torch.backends.mha.get_fastpath_enabled(),
+                torch.is_inference_mode_enabled(),
+            )
+        )
+        if len(seen) <= 2:
+            both_in.wait()
+        return forward(x)
+
+    model.forward = watched
+    threads = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        engine.separate(noise(9.0, 2), 44100, "pro")
+
+        assert torch.get_num_threads() == 4
+        assert torch.backends.mha.get_fastpath_enabled()
+    finally:
+        torch.set_num_threads(threads)
+        model.forward = forward
+    assert len(seen) == 7
+    assert len({name for name, *_ in seen}) == 2  # two threads of the engine's pool
+    assert {(t, fast, inference) for _, t, fast, inference in seen} == {(2, False, True)}

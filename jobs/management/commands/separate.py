@@ -15,6 +15,9 @@ from jobs.separation.runner import Task, run_task
 
 class Command(BaseCommand):
     help = "Separate an audio file into the stems of a tier, writing DIR/<stem>.<ext>."
+    # No system checks: they import the URLs and the API (a quarter second), and nothing
+    # they check is used here (an engine that cannot run says so itself).
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("input", help="an audio file: WAV, FLAC, MP3, OGG (M4A with ffmpeg)")

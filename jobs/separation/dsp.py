@@ -116,6 +116,8 @@ class DspEngine:
             return self._separate_chunk(read, channels, sample_rate, computed, tick, fft_workers)
 
         chunks = _ahead(chunk_stems, len(starts), parallel, depth=len(computed))
+        rest = made[residual]
+        done = 0  # rows before `done` are finished, the residual included
         for index, (start, estimates) in enumerate(zip(starts, chunks, strict=True)):
             stop = min(start + chunk, n)
             fade_in = overlap if index > 0 else 0
@@ -124,18 +126,20 @@ class DspEngine:
             for s, lo, hi, estimate in estimates:
                 _write(made[s], estimate, ramp, start, fade_in, lo, hi)
                 del estimate
-            buffers.release(mix, 0, stop)
+            # Rows before the next chunk's fade-in are final: the residual makes their
+            # stems add back to the mixture exactly (while the next chunks are worked on).
+            final = starts[index + 1] if index + 1 < len(starts) else n
+            for row in range(done, final, _ROWS):
+                end = min(row + _ROWS, final)
+                block = mix[row:end].copy()
+                for s in computed:
+                    block -= made[s][row:end]
+                rest[row:end] = block
+                for array in (mix, *made.values()):
+                    buffers.release(array, row, end)
+            done = final
             report(min(99.0, 100.0 * stop / n))
 
-        # The residual makes the stems add back to the mixture exactly.
-        rest = made[residual]
-        for start in range(0, n, _ROWS):
-            block = mix[start : start + _ROWS].copy()
-            for s in computed:
-                block -= made[s][start : start + _ROWS]
-            rest[start : start + _ROWS] = block
-            for array in (mix, *made.values()):
-                buffers.release(array, start, start + len(block))
         report(100.0)
         return {s: (made[s][:, 0] if flat else made[s]) for s in stems}
 
@@ -188,18 +192,7 @@ class DspEngine:
 
         # Centre cue: a lead voice is panned near the middle; side energy is accompaniment.
         if channels == 2:
-            side = np.abs(spec[0] - spec[1])
-            mid = np.abs(spec[0] + spec[1])
-            side *= 0.5
-            mid *= 0.5
-            mid **= 2
-            side **= 2
-            side += mid
-            side += _EPS
-            mid /= side  # centred: mid² / (mid² + side²)
-            del side
-            lead *= mid
-            del mid
+            _weigh_centred(lead, spec)
         # Register: lead voices sit between ~90 Hz and ~12 kHz.
         band = _smoothstep(freqs, 70.0, 180.0) * (1.0 - 0.7 * _smoothstep(freqs, 8000.0, 14000.0))
         lead *= band
@@ -558,6 +551,29 @@ def _median_network(size: int) -> tuple[tuple[int, int], ...]:
             kept.append((i, j))
             need |= {i, j}
     return tuple(kept[::-1])
+
+
+def _frame_blocks(spec: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """(frames, block) for blocks of _FRAMES frames of a (channels, bins, frames) `spec`
+    from _stft, each block (frames, channels, bins): the transform's own memory order."""
+    rows = spec.transpose(2, 0, 1)
+    for f in range(0, rows.shape[0], _FRAMES):
+        yield slice(f, f + _FRAMES), rows[f : f + _FRAMES]
+
+
+def _weigh_centred(lead: np.ndarray, spec: np.ndarray) -> None:
+    """lead (bins, frames) *= mid² / (mid² + side²) of the stereo `spec`: centred energy."""
+    for frames, block in _frame_blocks(spec):
+        side = np.abs(block[:, 0] - block[:, 1])
+        mid = np.abs(block[:, 0] + block[:, 1])
+        side *= 0.5
+        mid *= 0.5
+        mid **= 2
+        side **= 2
+        side += mid
+        side += _EPS
+        mid /= side
+        lead[:, frames] *= mid.T
 
 
 def _smoothstep(f: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -124,7 +124,7 @@ class DspEngine:
             fade_out = overlap if stop < n else 0
             ramp = _ramp(stop - start, fade_in, fade_out)
             for s, lo, hi, estimate in estimates:
-                _write(made[s], estimate, ramp, start, fade_in, lo, hi)
+                _write(made[s], estimate, ramp, start, (fade_in, fade_out), lo, hi)
                 del estimate
             # Rows before the next chunk's fade-in are final: the residual makes their
             # stems add back to the mixture exactly (while the next chunks are worked on).
@@ -410,20 +410,32 @@ def _read(mix: np.ndarray, start: int, stop: int, lo: int, hi: int) -> np.ndarra
 
 
 def _write(
-    out: np.ndarray, estimate: np.ndarray, ramp: np.ndarray, start: int, fade_in: int, lo: int, hi
+    out: np.ndarray,
+    estimate: np.ndarray,
+    ramp: np.ndarray,
+    start: int,
+    fade: tuple[int, int],
+    lo: int,
+    hi: int,
 ) -> None:
     """Cross-fade a chunk's estimate into channels lo..hi of `out`, block by block.
 
-    Rows under the fade-in already hold the previous chunk's fade-out: add to them; the
-    rest are written. A disk-backed `out` lets each block's pages go once written.
+    Rows under the fade-in (fade[0] rows) already hold the previous chunk's fade-out: add
+    to them; the rest are written, those between the fades as they are (their gain is
+    one). A disk-backed `out` lets each block's pages go once written.
     """
+    fade_in, fade_out = fade
+    flat_end = len(estimate) - fade_out
     for row in range(0, len(estimate), _ROWS):
         end = min(row + _ROWS, len(estimate))
-        block = estimate[row:end] * ramp[row:end]
         target = out[start + row : start + end, lo:hi]
-        split = max(0, min(fade_in - row, end - row))
-        target[:split] += block[:split]
-        target[split:] = block[split:]
+        a = min(max(fade_in, row), end) - row  # block rows [0, a) fade in
+        b = min(max(flat_end, row + a), end) - row  # [a, b) have gain one, [b, end) fade out
+        if a:
+            target[:a] += estimate[row : row + a] * ramp[row : row + a]
+        target[a:b] = estimate[row + a : row + b]
+        if b < end - row:
+            target[b:] = estimate[row + b : end] * ramp[row + b : end]
         buffers.release(out, start + row, start + end)
 
 

@@ -150,20 +150,29 @@ def long_track(work: Path, songs: list[Path], minutes: float) -> Path:
 
 
 def child(path: str, engine_name: str, tier: str) -> None:
-    """Run in a fresh process: decode, separate, encode each stem; report times and RSS."""
+    """Run in a fresh process what a job runs (runner.run_task): decode, separate, write
+    each stem as WAV; report times and RSS. Engine time runs from the runner's progress 2
+    (decoded, separation starts) to 92 (the engine's 100)."""
+    from jobs.separation.runner import Task, run_task
+
+    marks: dict[str, float] = {}
+
+    def progress(percent: float) -> None:
+        if percent >= 2 and "start" not in marks:
+            marks["start"] = time.perf_counter()
+        if percent >= 92 and "end" not in marks:
+            marks["end"] = time.perf_counter()
+
     t0 = time.perf_counter()
-    audio, sr = decode(path)
-    engine = get_engine(engine_name, **_options(engine_name))
-    t1 = time.perf_counter()
-    stems = engine.separate(audio, sr, tier)
-    t2 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        for stem in list(stems):
-            encode(stems.pop(stem), sr, Path(out) / f"{stem}.wav", "wav")
-    t3 = time.perf_counter()
+        task = Task(path, tier, engine_name, out, engine_options=_options(engine_name))
+        outcome = run_task(task, progress)
+        assert outcome is not None
+        seconds = next(iter(outcome.stems.values()))["duration"]
+    t1 = time.perf_counter()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    seconds = len(audio) / sr
-    print(json.dumps({"audio_s": seconds, "engine_s": t2 - t1, "io_s": t1 - t0 + t3 - t2,
+    engine_s = marks["end"] - marks["start"]
+    print(json.dumps({"audio_s": seconds, "engine_s": engine_s, "io_s": t1 - t0 - engine_s,
                       "rss_mb": rss_mb}))  # fmt: skip
 
 

@@ -57,6 +57,19 @@ class FailingEngine(SplitEngine):
         raise SeparationError("The fake engine refuses this track.")
 
 
+class HalfWayEngine(SplitEngine):
+    """Takes its stems' arrays from the caller (see jobs.separation.Outputs), fills some,
+    then fails."""
+
+    takes_outputs = True
+
+    def separate(self, audio, sample_rate, tier, progress=None, outputs=None):
+        assert outputs is not None, "the runner hands WAV stems' arrays to this engine"
+        for stem in TIER_STEMS[tier][:2]:
+            outputs(stem, audio.shape)[:] = audio
+        raise SeparationError("The fake engine gave up half way.")
+
+
 class SuicidalEngine(SplitEngine):
     """Kills the process it runs in, every time: a native crash."""
 

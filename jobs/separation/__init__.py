@@ -26,6 +26,10 @@ TIER_STEMS: dict[str, tuple[str, ...]] = {
 TIERS: tuple[str, ...] = tuple(TIER_STEMS)
 
 Progress = Callable[[float], None]
+# An engine whose `takes_outputs` is true also accepts separate(..., outputs=make), and fills
+# make(stem, (frames, channels)), a zeroed float32 array, for each stem it returns: the
+# runner hands it arrays that are the WAV files themselves (see audio.wav_array).
+Outputs = Callable[[str, tuple[int, int]], np.ndarray]
 
 
 class SeparationError(Exception):

@@ -8,6 +8,7 @@ import json
 import mmap
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 import threading
@@ -148,6 +149,34 @@ def encode(
                 buffers.release(audio, start, start + _BLOCK)  # a disk-backed stem stays paged out
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioError(f"Could not write {fmt.upper()} at {sample_rate} Hz: {exc}") from None
+
+
+# The float WAV header wav_array writes: RIFF, fmt (IEEE float), fact and data chunks.
+_WAV_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sII4sI")
+_WAV_MAX_BYTES = (1 << 32) - 1 - _WAV_HEADER.size  # RIFF sizes are 32-bit
+
+
+def wav_array(path: str | os.PathLike[str], shape: tuple[int, int], sample_rate: int) -> np.ndarray:
+    """A zeroed float32 (frames, channels) array that is the samples of a float WAV file
+    at `path`, written now: what goes into the array is the file, with no encoding pass.
+
+    A shared map of the file (see buffers): its pages are the page cache's, not private
+    memory. Raises AudioError when the audio is too long for a WAV file (4 GiB).
+    """
+    frames, channels = shape
+    data = frames * channels * 4
+    if data > _WAV_MAX_BYTES:
+        raise AudioError("The audio is too long for a WAV file (4 GiB); choose FLAC.")
+    header = _WAV_HEADER.pack(
+        b"RIFF", _WAV_HEADER.size - 8 + data, b"WAVE",
+        b"fmt ", 16, 3, channels, sample_rate, sample_rate * channels * 4, channels * 4, 32,
+        b"fact", 4, frames,
+        b"data", data,
+    )  # fmt: skip
+    with open(path, "w+b") as fh:
+        fh.write(header)
+        fh.truncate(len(header) + data)  # a sparse file: zeros until written
+        return buffers.mapped(fh, shape, offset=len(header))
 
 
 def _check_file(path: Path) -> None:

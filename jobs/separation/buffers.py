@@ -35,7 +35,7 @@ def zeros(shape: tuple[int, ...], share: int = 1) -> np.ndarray:
         return np.zeros(shape, dtype=np.float32)
     with tempfile.TemporaryFile(prefix="btro-stem-") as fh:
         fh.truncate(nbytes)
-        return _mapped(fh, shape)
+        return mapped(fh, shape)
 
 
 def from_file(fh: IO[bytes], shape: tuple[int, ...]) -> np.ndarray:
@@ -44,15 +44,18 @@ def from_file(fh: IO[bytes], shape: tuple[int, ...]) -> np.ndarray:
     fh.seek(0)
     if nbytes < DISK_BYTES:
         return np.fromfile(fh, dtype=np.float32, count=int(np.prod(shape))).reshape(shape)
-    return _mapped(fh, shape)
+    return mapped(fh, shape)
 
 
-def _mapped(fh: IO[bytes], shape: tuple[int, ...]) -> np.ndarray:
-    nbytes = int(np.prod(shape)) * 4
+def mapped(fh: IO[bytes], shape: tuple[int, ...], offset: int = 0) -> np.ndarray:
+    """The float32 samples of `fh` from byte `offset` on, as a shared map of the file:
+    what is written to the array is written to the file (the file must be long enough)."""
+    count = int(np.prod(shape))
     fh.flush()
-    mapped = mmap.mmap(fh.fileno(), nbytes)  # shared: the file, not private memory
-    arr = np.frombuffer(mapped, dtype=np.float32).reshape(shape).view(DiskArray)
-    arr._map, arr._addr = mapped, arr.__array_interface__["data"][0]
+    whole = mmap.mmap(fh.fileno(), offset + count * 4)  # shared: the file, not private memory
+    flat = np.frombuffer(whole, dtype=np.float32, count=count, offset=offset)
+    arr = flat.reshape(shape).view(DiskArray)
+    arr._map, arr._addr = whole, arr.__array_interface__["data"][0] - offset
     return arr
 
 

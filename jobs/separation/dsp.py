@@ -14,8 +14,9 @@ time; long inputs and stems live on temp files (see buffers) and finished rows l
 
 from __future__ import annotations
 
+import collections
 import functools
-import itertools
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,13 +26,15 @@ import numpy as np
 import scipy.fft
 from scipy.ndimage import median_filter, uniform_filter1d
 
-from . import TIER_STEMS, Progress, buffers, checked_input
+from . import TIER_STEMS, Outputs, Progress, buffers, checked_input
 
 T = TypeVar("T")
 _SOURCES = ("vocals", "drums", "bass", "guitar", "piano", "other")
 _RESIDUAL = {"basic": "instrumental", "vocal_remover": "instrumental"}
 _EPS = 1e-10
 _ROWS = 1 << 16  # frames per block when copying in or out of (possibly disk-backed) buffers
+_BATCH = 16  # frames per batch of the repetition model's neighbour medians
+_SLAB = 1 << 15  # values per slab of a running median's sorting network (cache-sized)
 _FRAMES = 64  # STFT frames per FFT batch: transforms never hold a whole chunk's frames twice
 # Tuned on shared devset seed 0: harmonic kernel (s), percussive kernel (Hz), mask power,
 # percussive gain, full-resolution edge (Hz).
@@ -48,6 +51,7 @@ class DspEngine:
     """Classical separation, no weights. Quality is modest and said so in the job result."""
 
     name = "dsp"
+    takes_outputs = True  # see Outputs
 
     def __init__(
         self,
@@ -69,12 +73,17 @@ class DspEngine:
         sample_rate: int,
         tier: str,
         progress: Progress | None = None,
+        outputs: Outputs | None = None,
     ) -> dict[str, np.ndarray]:
         mix, flat = checked_input(audio, sample_rate, tier)
         stems = TIER_STEMS[tier]
         residual = _RESIDUAL.get(tier, "other")
         computed = [s for s in stems if s != residual]
-        outputs = {s: buffers.zeros(mix.shape, share=len(stems)) for s in stems}
+        shape = (mix.shape[0], mix.shape[1])
+        made = {
+            s: outputs(s, shape) if outputs else buffers.zeros(shape, share=len(stems))
+            for s in stems
+        }
         reached = [0.0]
         reporting = threading.Lock()  # the next chunk's analysis reports from a thread
 
@@ -92,6 +101,8 @@ class DspEngine:
         overlap = int(self.overlap_seconds * sample_rate)
         step = chunk - overlap
         starts = list(range(0, max(n - overlap, 1), step))
+        parallel = self.workers > 1 and len(starts) > 1
+        fft_workers = 1 if parallel else self.workers  # two chunk threads fill two cores
 
         def chunk_stems(index: int) -> Iterator[tuple[str, int, int, np.ndarray]]:
             start, stop = starts[index], min(starts[index] + chunk, n)
@@ -102,31 +113,35 @@ class DspEngine:
             def tick(f: float) -> None:
                 report(min(99.0, 100.0 * (start + f * (stop - start)) / n))
 
-            return self._separate_chunk(read, channels, sample_rate, computed, tick)
+            return self._separate_chunk(read, channels, sample_rate, computed, tick, fft_workers)
 
-        chunks = _ahead(chunk_stems, len(starts), self.workers > 1)
+        chunks = _ahead(chunk_stems, len(starts), parallel, depth=len(computed))
+        rest = made[residual]
+        done = 0  # rows before `done` are finished, the residual included
         for index, (start, estimates) in enumerate(zip(starts, chunks, strict=True)):
             stop = min(start + chunk, n)
             fade_in = overlap if index > 0 else 0
             fade_out = overlap if stop < n else 0
             ramp = _ramp(stop - start, fade_in, fade_out)
             for s, lo, hi, estimate in estimates:
-                _write(outputs[s], estimate, ramp, start, fade_in, lo, hi)
+                _write(made[s], estimate, ramp, start, (fade_in, fade_out), lo, hi)
                 del estimate
-            buffers.release(mix, 0, stop)
+            # Rows before the next chunk's fade-in are final: the residual makes their
+            # stems add back to the mixture exactly (while the next chunks are worked on).
+            final = starts[index + 1] if index + 1 < len(starts) else n
+            for row in range(done, final, _ROWS):
+                end = min(row + _ROWS, final)
+                block = mix[row:end].copy()
+                for s in computed:
+                    block -= made[s][row:end]
+                rest[row:end] = block
+                for array in (mix, *made.values()):
+                    buffers.release(array, row, end)
+            done = final
             report(min(99.0, 100.0 * stop / n))
 
-        # The residual makes the stems add back to the mixture exactly.
-        rest = outputs[residual]
-        for start in range(0, n, _ROWS):
-            block = mix[start : start + _ROWS].copy()
-            for s in computed:
-                block -= outputs[s][start : start + _ROWS]
-            rest[start : start + _ROWS] = block
-            for array in (mix, *outputs.values()):
-                buffers.release(array, start, start + len(block))
         report(100.0)
-        return {s: (outputs[s][:, 0] if flat else outputs[s]) for s in stems}
+        return {s: (made[s][:, 0] if flat else made[s]) for s in stems}
 
     def _separate_chunk(
         self,
@@ -135,6 +150,7 @@ class DspEngine:
         sr: int,
         want: list[str],
         tick: Progress,
+        workers: int = 1,
     ) -> Iterator[tuple[str, int, int, np.ndarray]]:
         """Each wanted stem of one chunk, one channel pair at a time: (stem, lo, hi, audio)
         for channels lo..hi. `read(lo, hi)` gives the chunk's channels lo..hi.
@@ -150,7 +166,7 @@ class DspEngine:
         for lo, hi in pairs:
             part = read(lo, hi)
             length = len(part)
-            spec = _stft(part, n_fft, hop, self.workers)  # (2, bins, frames) complex64
+            spec = _stft(part, n_fft, hop, workers)  # (2, bins, frames) complex64
             del part
             if mag is None:
                 mag = np.zeros(spec.shape[1:], dtype=np.float32)
@@ -176,18 +192,7 @@ class DspEngine:
 
         # Centre cue: a lead voice is panned near the middle; side energy is accompaniment.
         if channels == 2:
-            side = np.abs(spec[0] - spec[1])
-            mid = np.abs(spec[0] + spec[1])
-            side *= 0.5
-            mid *= 0.5
-            mid **= 2
-            side **= 2
-            side += mid
-            side += _EPS
-            mid /= side  # centred: mid² / (mid² + side²)
-            del side
-            lead *= mid
-            del mid
+            _weigh_centred(lead, spec)
         # Register: lead voices sit between ~90 Hz and ~12 kHz.
         band = _smoothstep(freqs, 70.0, 180.0) * (1.0 - 0.7 * _smoothstep(freqs, 8000.0, 14000.0))
         lead *= band
@@ -215,7 +220,7 @@ class DspEngine:
         studio = "guitar" in want or "piano" in want
         for p, (lo, hi) in enumerate(pairs):
             if len(pairs) > 1:
-                spec = _stft(read(lo, hi), n_fft, hop, self.workers)
+                spec = _stft(read(lo, hi), n_fft, hop, workers)
             for i, s in enumerate(want):
                 if s == "vocals":
                     mask = lead / total
@@ -238,7 +243,7 @@ class DspEngine:
                         elif s == "other" and studio:  # other shares the upper register
                             mask *= 0.5
                     mask /= total
-                estimate = _istft(spec, n_fft, hop, length, self.workers, mask)
+                estimate = _istft(spec, n_fft, hop, length, workers, mask)
                 del mask
                 yield s, lo, hi, estimate
                 del estimate
@@ -336,29 +341,63 @@ def _bass_comb(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.nd
     return comb
 
 
-def _ahead(make: Callable[[int], Iterator[T]], count: int, parallel: bool) -> Iterator[Iterator[T]]:
-    """make(0), ..., make(count - 1), each started in a thread while the one before is used.
+def _ahead(
+    make: Callable[[int], Iterator[T]], count: int, parallel: bool, depth: int = 1
+) -> Iterator[Iterator[T]]:
+    """make(0), ..., make(count - 1), in order.
 
-    With `parallel`, a chunk's analysis (and its first stem) runs on the second core while
-    the main thread makes and writes the previous chunk's stems; at most two chunks are in
-    hand at once, so memory stays flat in length.
+    With `parallel`, two threads each run a whole chunk's make (the second core works
+    through the whole separation, not one stage of it) while the caller uses the chunk
+    before; a thread that is `depth` items ahead of its reader waits, so what is in hand
+    stays bounded whatever the length and channel count.
     """
     if not parallel or count < 2:
         yield from (make(i) for i in range(count))
         return
+    stop = threading.Event()
 
-    def begin(i: int) -> tuple[list[T], Iterator[T]]:
-        items = make(i)
-        return [x for x in itertools.islice(items, 1)], items
+    def run(i: int, out: queue.Queue) -> None:
+        if stop.is_set():
+            return
+        try:
+            for item in make(i):
+                while not stop.is_set():
+                    try:
+                        out.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+                del item
+            out.put((False, None))
+        except BaseException as exc:  # raised where the reader gets to this chunk
+            out.put((False, exc))
 
-    with ThreadPoolExecutor(1, thread_name_prefix="dsp-ahead") as pool:
-        pending = pool.submit(begin, 0)
-        for i in range(count):
-            first, rest = pending.result()
-            if i + 1 < count:
-                pending = pool.submit(begin, i + 1)
-            yield itertools.chain(first, rest)
-            del first, rest
+    def read(out: queue.Queue) -> Iterator[T]:
+        while True:
+            more, item = out.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+            del item
+
+    with ThreadPoolExecutor(2, thread_name_prefix="dsp-chunk") as pool:
+        queues: collections.deque[queue.Queue] = collections.deque()
+        try:
+            for i in range(min(2, count)):
+                queues.append(queue.Queue(depth))
+                pool.submit(run, i, queues[-1])
+            for i in range(count):
+                out = queues.popleft()
+                if i + 2 < count:  # starts once chunk i's thread is free
+                    queues.append(queue.Queue(depth))
+                    pool.submit(run, i + 2, queues[-1])
+                yield read(out)
+        finally:
+            stop.set()  # a reader that gave up: the threads end instead of waiting on it
 
 
 def _read(mix: np.ndarray, start: int, stop: int, lo: int, hi: int) -> np.ndarray:
@@ -371,20 +410,32 @@ def _read(mix: np.ndarray, start: int, stop: int, lo: int, hi: int) -> np.ndarra
 
 
 def _write(
-    out: np.ndarray, estimate: np.ndarray, ramp: np.ndarray, start: int, fade_in: int, lo: int, hi
+    out: np.ndarray,
+    estimate: np.ndarray,
+    ramp: np.ndarray,
+    start: int,
+    fade: tuple[int, int],
+    lo: int,
+    hi: int,
 ) -> None:
     """Cross-fade a chunk's estimate into channels lo..hi of `out`, block by block.
 
-    Rows under the fade-in already hold the previous chunk's fade-out: add to them; the
-    rest are written. A disk-backed `out` lets each block's pages go once written.
+    Rows under the fade-in (fade[0] rows) already hold the previous chunk's fade-out: add
+    to them; the rest are written, those between the fades as they are (their gain is
+    one). A disk-backed `out` lets each block's pages go once written.
     """
+    fade_in, fade_out = fade
+    flat_end = len(estimate) - fade_out
     for row in range(0, len(estimate), _ROWS):
         end = min(row + _ROWS, len(estimate))
-        block = estimate[row:end] * ramp[row:end]
         target = out[start + row : start + end, lo:hi]
-        split = max(0, min(fade_in - row, end - row))
-        target[:split] += block[:split]
-        target[split:] = block[split:]
+        a = min(max(fade_in, row), end) - row  # block rows [0, a) fade in
+        b = min(max(flat_end, row + a), end) - row  # [a, b) have gain one, [b, end) fade out
+        if a:
+            target[:a] += estimate[row : row + a] * ramp[row : row + a]
+        target[a:b] = estimate[row + a : row + b]
+        if b < end - row:
+            target[b:] = estimate[row + b : end] * ramp[row + b : end]
         buffers.release(out, start + row, start + end)
 
 
@@ -395,9 +446,14 @@ def _pool_high(mag: np.ndarray, split: int) -> np.ndarray:
 
 
 def _unpool_high(pooled: np.ndarray, split: int, bins: int) -> np.ndarray:
-    high = np.repeat(pooled[split:], 4, axis=0)
-    out = np.concatenate([pooled[:split], high])
-    return np.concatenate([out, np.repeat(out[-1:], bins - len(out), axis=0)])
+    """`_pool_high`'s inverse in shape: each pooled value repeated over its four bins (and
+    the last row over any bins that did not fill a pool), written once into the result."""
+    pools = len(pooled) - split
+    out = np.empty((bins, *pooled.shape[1:]), dtype=pooled.dtype)
+    out[:split] = pooled[:split]
+    out[split : split + 4 * pools].reshape(pools, 4, *pooled.shape[1:])[...] = pooled[split:, None]
+    out[split + 4 * pools :] = pooled[-1]
+    return out
 
 
 def _repetition(mag: np.ndarray, k: int, exclude: int) -> np.ndarray:
@@ -406,18 +462,32 @@ def _repetition(mag: np.ndarray, k: int, exclude: int) -> np.ndarray:
     feats = np.log1p(mag / (mag.mean() + _EPS))
     feats = feats / (np.linalg.norm(feats, axis=0, keepdims=True) + _EPS)
     sim = feats.T @ feats
-    idx = np.arange(frames)
-    sim[np.abs(idx[:, None] - idx[None, :]) < exclude] = -np.inf
+    for i in range(frames):  # a frame's own neighbourhood is not a repetition
+        sim[i, max(0, i - exclude + 1) : i + exclude] = -np.inf
     k = min(k, max(frames - 2 * exclude, 1)) | 1  # odd: the median is one partition
     if k < 3:
         return uniform_filter1d(mag, 9, axis=1)
-    nbrs = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    nbrs = np.ascontiguousarray(np.argpartition(-sim, k - 1, axis=1)[:, :k].T)  # (k, frames)
+    del sim
     rows = np.ascontiguousarray(mag.T)  # a frame's neighbours gather as whole rows
     out = np.empty_like(rows)
-    for start in range(0, frames, 64):
-        gathered = rows[nbrs[start : start + 64]].transpose(0, 2, 1).copy()  # (batch, bins, k)
-        gathered.partition(k // 2, axis=2)
-        out[start : start + 64] = gathered[:, :, k // 2]
+    network = _median_network(k)
+    gathered = np.empty((k, _BATCH, rows.shape[1]), dtype=rows.dtype)
+    spare = np.empty((_BATCH, rows.shape[1]), dtype=rows.dtype)
+    for start in range(0, frames, _BATCH):
+        # (k, batch, bins): each frame's i-th neighbour; the median is a sorting network's
+        # middle output, exchanges of whole (batch, bins) slabs that stay in cache.
+        ids = nbrs[:, start : start + _BATCH]
+        batch = ids.shape[1]
+        if batch < _BATCH:
+            gathered, spare = gathered[:, :batch].copy(), spare[:batch]
+        np.take(rows, ids, axis=0, out=gathered, mode="clip")  # ids are in range: no checks
+        x, tmp = list(gathered), spare
+        for i, j in network:
+            np.minimum(x[i], x[j], out=tmp)
+            np.maximum(x[i], x[j], out=x[j])
+            x[i], tmp = tmp, x[i]
+        out[start : start + batch] = x[k // 2]
     return out.T
 
 
@@ -433,18 +503,39 @@ def _freq_median(mag: np.ndarray, span_bins: float) -> np.ndarray:
 
 
 def _median(a: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Running median of odd `size` along `axis`, edges repeated: median_filter's answer,
-    from a sorting network of whole-array min/max (several times faster for small sizes)."""
+    """Running median of odd `size` along `axis` of a 2-D array, edges repeated:
+    median_filter's answer, from a sorting network of whole-slab min/max (several times
+    faster for small sizes), a block of the other axis at a time so the slabs stay in cache."""
     half = size // 2
-    pad = [(0, 0)] * a.ndim
+    pad = [(0, 0), (0, 0)]
     pad[axis] = (half, half)
     padded = np.pad(a, pad, mode="edge")
-    n = a.shape[axis]
-    lead = (slice(None),) * axis
-    x = [padded[(*lead, slice(i, i + n))] for i in range(size)]
-    for i, j in _median_network(size):
-        x[i], x[j] = np.minimum(x[i], x[j]), np.maximum(x[i], x[j])
-    return np.ascontiguousarray(x[half])
+    n, across = a.shape[axis], a.shape[1 - axis]
+    out = np.empty(a.shape, dtype=a.dtype)
+    network = _median_network(size)
+    step = max(1, _SLAB // max(n, 1))
+    pool = [np.empty((step, n) if axis == 1 else (n, step), dtype=a.dtype) for _ in range(size + 2)]
+    for lo in range(0, across, step):
+        hi = min(lo + step, across)
+        if axis == 1:
+            x = [padded[lo:hi, i : i + n] for i in range(size)]
+            spare = [b[: hi - lo] for b in pool]
+        else:
+            x = [padded[i : i + n, lo:hi] for i in range(size)]
+            spare = [b[:, : hi - lo] for b in pool]
+        own = [False] * size  # x[i] is one of our buffers, not a view of the input
+        for i, j in network:
+            low, high = spare.pop(), x[j] if own[j] else spare.pop()
+            np.minimum(x[i], x[j], out=low)
+            np.maximum(x[i], x[j], out=high)
+            if own[i]:
+                spare.append(x[i])
+            x[i], x[j], own[i], own[j] = low, high, True, True
+        if axis == 1:
+            out[lo:hi] = x[half]
+        else:
+            out[:, lo:hi] = x[half]
+    return out
 
 
 @functools.cache
@@ -472,6 +563,29 @@ def _median_network(size: int) -> tuple[tuple[int, int], ...]:
             kept.append((i, j))
             need |= {i, j}
     return tuple(kept[::-1])
+
+
+def _frame_blocks(spec: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """(frames, block) for blocks of _FRAMES frames of a (channels, bins, frames) `spec`
+    from _stft, each block (frames, channels, bins): the transform's own memory order."""
+    rows = spec.transpose(2, 0, 1)
+    for f in range(0, rows.shape[0], _FRAMES):
+        yield slice(f, f + _FRAMES), rows[f : f + _FRAMES]
+
+
+def _weigh_centred(lead: np.ndarray, spec: np.ndarray) -> None:
+    """lead (bins, frames) *= mid² / (mid² + side²) of the stereo `spec`: centred energy."""
+    for frames, block in _frame_blocks(spec):
+        side = np.abs(block[:, 0] - block[:, 1])
+        mid = np.abs(block[:, 0] + block[:, 1])
+        side *= 0.5
+        mid *= 0.5
+        mid **= 2
+        side **= 2
+        side += mid
+        side += _EPS
+        mid /= side
+        lead[:, frames] *= mid.T
 
 
 def _smoothstep(f: np.ndarray, lo: float, hi: float) -> np.ndarray:

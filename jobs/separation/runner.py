@@ -12,6 +12,7 @@ that asks for more fails the task with OverBudget instead of taking the machine.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import multiprocessing as mp
@@ -19,13 +20,17 @@ import resource
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import SeparationError, cached_engine
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
@@ -88,26 +93,57 @@ def run_task(
 ) -> Outcome | None:
     """Decode, ask `admit` whether to go on, separate and encode, in this process.
 
-    The stems go to `task.out_dir`, made once they exist. None when `admit` said no:
-    nothing was separated.
+    The stems go to `task.out_dir`, made once stems are written. None when `admit` said
+    no: nothing was separated. The engine is built (its modules imported) on a thread
+    while the file decodes. WAV stems of an engine that takes `outputs` (see Outputs) are
+    written by the engine straight into their files: there is no encoding pass.
     """
-    from .audio import decode, encode
+    from .audio import decode, encode, wav_array
 
+    loader = ThreadPoolExecutor(1, thread_name_prefix="engine-load")
+    loading = loader.submit(cached_engine, task.engine, task.engine_options)
+    loader.shutdown(wait=False)  # a refused or undecodable file does not wait for it
     audio, sample_rate = decode(
         task.input_path, max_seconds=task.max_seconds, max_samples=task.max_samples
     )
     if not admit(Decoded(frames=len(audio), channels=audio.shape[1], sample_rate=sample_rate)):
         return None
     progress(2)
-    engine = cached_engine(task.engine, task.engine_options)
-    stems = engine.separate(audio, sample_rate, task.tier, progress=lambda p: progress(2 + p * 0.9))
+    engine = loading.result()
+    out_dir = Path(task.out_dir)
+    fresh = not out_dir.exists()
+    written: list[Path] = []
+
+    def wav(name: str, shape: tuple[int, int]) -> np.ndarray:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{name}.wav"
+        written.append(path)
+        return wav_array(path, shape, sample_rate)
+
+    direct = task.format == "wav" and getattr(engine, "takes_outputs", False)
+    try:
+        stems = engine.separate(
+            audio,
+            sample_rate,
+            task.tier,
+            progress=lambda p: progress(2 + p * 0.9),
+            **({"outputs": wav} if direct else {}),
+        )
+    except BaseException:
+        for path in written:  # no half-written stems left behind
+            path.unlink(missing_ok=True)
+        if fresh and written:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
     del audio  # the stems are written one at a time: never hold the input and all of them
-    Path(task.out_dir).mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     out = {}
     for name in list(stems):
-        path = Path(task.out_dir) / f"{name}.{task.format}"
+        path = out_dir / f"{name}.{task.format}"
         stem = stems.pop(name)
-        encode(stem, sample_rate, path, task.format)
+        if path not in written:
+            encode(stem, sample_rate, path, task.format)
         out[name] = {
             "path": str(path),
             "bytes": path.stat().st_size,

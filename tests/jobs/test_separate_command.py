@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 
 import jobs.separation
 from jobs.separation import TIER_STEMS
+from jobs.separation.dsp import DspEngine
 from jobs.separation.runner import Task, run_task
 from tests.fake_engines import CountingEngine
 
@@ -102,6 +103,40 @@ def test_an_engine_that_fails_leaves_no_output_folder(tmp_path, track, settings)
         call_command("separate", str(track), "--tier", "pro", "--out", str(tmp_path / "o"))
 
     assert not (tmp_path / "o").exists()
+
+
+def test_an_engine_that_fails_half_way_through_its_wav_stems_leaves_no_output_folder(
+    tmp_path, track, settings
+):
+    settings.BTRO_ENGINE = "tests.fake_engines:HalfWayEngine"
+
+    with pytest.raises(CommandError, match="half way"):
+        call_command("separate", str(track), "--tier", "pro", "--out", str(tmp_path / "o"))
+
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_wav_stems_written_in_place_are_the_engines_stems(tmp_path, channels):
+    path = tmp_path / "song.wav"
+    audio = np.random.default_rng(channels).normal(0, 0.1, (3 * SR, channels))
+    sf.write(path, audio.astype(np.float32), SR, subtype="FLOAT")
+    expected = DspEngine(chunk_seconds=1.0, overlap_seconds=0.25).separate(
+        sf.read(path, dtype="float32", always_2d=True)[0], SR, "pro"
+    )
+
+    outcome = run_task(
+        Task(str(path), "pro", "dsp", str(tmp_path / "o"), engine_options={"chunk_seconds": 1.0,
+             "overlap_seconds": 0.25}),
+        lambda percent: None,
+    )  # fmt: skip
+
+    assert outcome is not None
+    for stem, x in expected.items():
+        data, rate = sf.read(outcome.stems[stem]["path"], dtype="float32", always_2d=True)
+        assert rate == SR and sf.info(outcome.stems[stem]["path"]).subtype == "FLOAT"
+        np.testing.assert_array_equal(data, x)
+        assert outcome.stems[stem]["bytes"] == (tmp_path / "o" / f"{stem}.wav").stat().st_size
 
 
 def test_it_refuses_a_missing_file(tmp_path):

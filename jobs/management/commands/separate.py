@@ -58,16 +58,6 @@ class Command(BaseCommand):
         self.stderr.flush()
 
 
-def run_without_apps(argv: list[str]) -> None:
-    """`manage.py separate ...` without django.setup(): the command needs the settings and
-    logging, not the apps, their models or their ready() hooks (half a second of imports)."""
-    from django.conf import settings
-    from django.utils.log import configure_logging
-
-    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
-    Command().run_from_argv(argv)
-
-
 def _plain(text: str) -> str:
     """Progress is not an error: skip the red that Django gives stderr on a terminal."""
     return text

@@ -35,6 +35,7 @@ _EPS = 1e-10
 _ROWS = 1 << 16  # frames per block when copying in or out of (possibly disk-backed) buffers
 _BATCH = 16  # frames per batch of the repetition model's neighbour medians
 _SLAB = 1 << 15  # values per slab of a running median's sorting network (cache-sized)
+_PAIR_RATE = 2 * 48000  # samples a second of input up to which chunks run two at a time
 _FRAMES = 64  # STFT frames per FFT batch: transforms never hold a whole chunk's frames twice
 # Tuned on shared devset seed 0: harmonic kernel (s), percussive kernel (Hz), mask power,
 # percussive gain, full-resolution edge (Hz).
@@ -101,7 +102,9 @@ class DspEngine:
         overlap = int(self.overlap_seconds * sample_rate)
         step = chunk - overlap
         starts = list(range(0, max(n - overlap, 1), step))
-        parallel = self.workers > 1 and len(starts) > 1
+        # Two chunks at once while a chunk is small (stereo up to 48 kHz): a wider or faster
+        # input goes one chunk at a time, or its peak memory would double (bench.limits).
+        parallel = self.workers > 1 and len(starts) > 1 and channels * sample_rate <= _PAIR_RATE
         fft_workers = 1 if parallel else self.workers  # two chunk threads fill two cores
 
         def chunk_stems(index: int) -> Iterator[tuple[str, int, int, np.ndarray]]:

@@ -175,7 +175,7 @@ def wav_array(path: str | os.PathLike[str], shape: tuple[int, int], sample_rate:
     )  # fmt: skip
     with open(path, "w+b") as fh:
         fh.write(header)
-        fh.truncate(len(header) + data)  # a sparse file: zeros until written
+        buffers.allocate(fh, len(header) + data)  # zeros after the header until written
         return buffers.mapped(fh, shape, offset=len(header))
 
 

@@ -8,6 +8,7 @@ and `release` drops pages this process has finished with from its resident set.
 from __future__ import annotations
 
 import mmap
+import os
 import tempfile
 from typing import IO
 
@@ -34,8 +35,15 @@ def zeros(shape: tuple[int, ...], share: int = 1) -> np.ndarray:
     if nbytes * share < DISK_BYTES:
         return np.zeros(shape, dtype=np.float32)
     with tempfile.TemporaryFile(prefix="btro-stem-") as fh:
-        fh.truncate(nbytes)
+        allocate(fh, nbytes)
         return mapped(fh, shape)
+
+
+def allocate(fh: IO[bytes], nbytes: int) -> None:
+    """Make `fh` `nbytes` long, zeros, with its disk space taken now: a full disk fails
+    here with OSError (ENOSPC), not later as a SIGBUS when a page of a map of it is written."""
+    fh.truncate(nbytes)
+    os.posix_fallocate(fh.fileno(), 0, nbytes)
 
 
 def from_file(fh: IO[bytes], shape: tuple[int, ...]) -> np.ndarray:

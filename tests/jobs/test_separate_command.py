@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -111,6 +112,20 @@ def test_an_engine_that_fails_half_way_through_its_wav_stems_leaves_no_output_fo
     settings.BTRO_ENGINE = "tests.fake_engines:HalfWayEngine"
 
     with pytest.raises(CommandError, match="half way"):
+        call_command("separate", str(track), "--tier", "pro", "--out", str(tmp_path / "o"))
+
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_full_disk_is_an_error_before_any_stem_is_written(tmp_path, track, monkeypatch):
+    # Stems are maps of their files: space is taken when they are made, so a full disk is an
+    # OSError then, not a SIGBUS in the middle of the separation.
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+
+    with pytest.raises(CommandError, match="No space left on device"):
         call_command("separate", str(track), "--tier", "pro", "--out", str(tmp_path / "o"))
 
     assert not (tmp_path / "o").exists()

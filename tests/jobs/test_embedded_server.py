@@ -144,6 +144,15 @@ def processes_under(pid: int) -> list[int]:
     return [int(child) for child in done.stdout.split()]
 
 
+def processes_settle_under(pid: int, count: int, seconds: float = 30.0) -> list[int]:
+    """The children of `pid` once there are `count` (gunicorn forks its workers one by one,
+    the port answering after the first), or as they are after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while len(children := processes_under(pid)) != count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return children
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_embedded_it_is_gunicorn_with_one_worker_process_that_stops_its_worker_cleanly(
     tmp_path, stop
@@ -176,7 +185,7 @@ def test_with_a_broker_it_serves_the_web_tier_alone_in_web_concurrency_processes
     log = tmp_path / "serve.log"
     server, port = started(env, log)
     try:
-        assert len(processes_under(server.pid)) == 3
+        assert len(processes_settle_under(server.pid, 3)) == 3
         status, ready = request(port, "GET", "/readyz")
         assert status == 200 and "models" not in ready["components"], ready  # jobs run apart
         server.terminate()

@@ -485,12 +485,7 @@ def _repetition(mag: np.ndarray, k: int, exclude: int) -> np.ndarray:
         if batch < _BATCH:
             gathered, spare = gathered[:, :batch].copy(), spare[:batch]
         np.take(rows, ids, axis=0, out=gathered, mode="clip")  # ids are in range: no checks
-        x, tmp = list(gathered), spare
-        for i, j in network:
-            np.minimum(x[i], x[j], out=tmp)
-            np.maximum(x[i], x[j], out=x[j])
-            x[i], tmp = tmp, x[i]
-        out[start : start + batch] = x[k // 2]
+        out[start : start + batch] = _middle(list(gathered), network, [spare], [True] * k)
     return out.T
 
 
@@ -526,19 +521,32 @@ def _median(a: np.ndarray, size: int, axis: int) -> np.ndarray:
         else:
             x = [padded[i : i + n, lo:hi] for i in range(size)]
             spare = [b[:, : hi - lo] for b in pool]
-        own = [False] * size  # x[i] is one of our buffers, not a view of the input
-        for i, j in network:
-            low, high = spare.pop(), x[j] if own[j] else spare.pop()
-            np.minimum(x[i], x[j], out=low)
-            np.maximum(x[i], x[j], out=high)
-            if own[i]:
-                spare.append(x[i])
-            x[i], x[j], own[i], own[j] = low, high, True, True
+        middle = _middle(x, network, spare, [False] * size)  # x: views of the input
         if axis == 1:
-            out[lo:hi] = x[half]
+            out[lo:hi] = middle
         else:
-            out[:, lo:hi] = x[half]
+            out[:, lo:hi] = middle
     return out
+
+
+def _middle(
+    x: list[np.ndarray],
+    network: tuple[tuple[int, int], ...],
+    spare: list[np.ndarray],
+    own: list[bool],
+) -> np.ndarray:
+    """The element-wise median of the odd number of equally shaped arrays `x`, as the middle
+    output of `network` (see _median_network). Each exchange writes its min into a buffer
+    from `spare` and its max in place where `own[j]` says x[j] is a buffer of ours, never
+    into a view of the input; a buffer freed by an exchange goes back to `spare`."""
+    for i, j in network:
+        low, high = spare.pop(), x[j] if own[j] else spare.pop()
+        np.minimum(x[i], x[j], out=low)
+        np.maximum(x[i], x[j], out=high)
+        if own[i]:
+            spare.append(x[i])
+        x[i], x[j], own[i], own[j] = low, high, True, True
+    return x[len(x) // 2]
 
 
 @functools.cache

@@ -629,15 +629,14 @@ def _istft(
     win = _window(n_fft)
     phases = n_fft // hop
     out = np.zeros((channels, (count - 1) * hop + 2 * n_fft), dtype=np.float32)
-    rows = spec.transpose(2, 0, 1)  # _stft's (frames, channels, bins) memory
-    for f in range(0, count, _FRAMES):
-        gains = np.ascontiguousarray(mask[:, f : f + _FRAMES].T)[:, None, :]
-        frames = scipy.fft.irfft(rows[f : f + _FRAMES] * gains, n=n_fft, axis=-1, workers=workers)
+    for span_f, block in _frame_blocks(spec):
+        gains = np.ascontiguousarray(mask[:, span_f].T)[:, None, :]
+        frames = scipy.fft.irfft(block * gains, n=n_fft, axis=-1, workers=workers)
         frames *= win  # (frames, channels, n_fft)
         for j in range(min(phases, len(frames))):
             # Frames j, j + phases, ... of this batch tile the output without gaps.
             tiles = frames[j::phases]
-            begin = (f + j) * hop
+            begin = (span_f.start + j) * hop
             span = slice(begin, begin + len(tiles) * n_fft)
             for c in range(channels):
                 out[c, span].reshape(len(tiles), n_fft)[...] += tiles[:, c]

@@ -256,8 +256,8 @@ class DemucsEngine:
         normalized = torch.sub(mix, mean, out=torch.empty(mix.shape, dtype=mix.dtype)).div_(std)
         callback = self._meter(model, mix.shape[-1], segment, progress) if progress else None
         device = torch.device(self.device)
-        cpu = device.type == "cpu"
-        with torch.inference_mode(), _cpu_threads(self.streams) if cpu else _nothing():
+        settings = _cpu_threads(self.streams) if device.type == "cpu" else contextlib.nullcontext()
+        with torch.inference_mode(), settings:
             out = apply_batched(
                 model,
                 normalized,
@@ -324,11 +324,6 @@ def _cpu_threads(streams: int) -> Iterator[None]:
         finally:
             torch.set_num_threads(threads)
             torch.backends.mha.set_fastpath_enabled(fastpath)
-
-
-@contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def apply_batched(

@@ -7,7 +7,8 @@ network, once per engine (and `cached_engine` keeps one engine per process). Inf
 `apply_batched`: demucs.apply.apply_model's overlapping segments, windows and overlap-add, with
 `batch` segments per call of the model rather than one, under torch.inference_mode, so memory
 for activations stays flat in track length. On a CPU, `streams` segments run at once, each on
-its own thread with its share of the cores, and attention takes PyTorch's fused
+its own thread with its share of the cores (the last segments, too few to fill every
+stream, one at a time on all of them), and attention takes PyTorch's fused
 scaled-dot-product kernel instead of nn.MultiheadAttention's inference "fast path", which
 materialises the attention matrix: the same sums within float32 rounding (bench/demucs_speed.py).
 """
@@ -431,54 +432,63 @@ def _split(
     )
     weight = weight / weight.max()
 
-    def groups() -> Iterator[tuple[list[tuple[int, int]], list[torch.Tensor]]]:
-        """(offset, length) of up to `batch` windows of one padded size, and the windows."""
-        pending: list[tuple[int, int]] = []
-        windows: list[torch.Tensor] = []
+    def groups() -> list[list[tuple[int, int, int]]]:
+        """(offset, length, padded length) of up to `batch` windows of one padded size a call."""
+        planned: list[list[tuple[int, int, int]]] = []
         for offset in range(0, length, stride):
-            chunk = TensorChunk(mix, offset, segment_length)
+            chunk_length = TensorChunk(mix, offset, segment_length).length
             if isinstance(model, HTDemucs) and segment is not None:
                 valid_length = int(segment * model.samplerate)
             elif hasattr(model, "valid_length"):
-                valid_length = model.valid_length(chunk.length)
+                valid_length = model.valid_length(chunk_length)
             else:
-                valid_length = chunk.length
-            window = chunk.padded(valid_length)
-            if windows and (len(windows) == batch or window.shape[-1] != windows[0].shape[-1]):
-                yield pending, windows
-                pending, windows = [], []
-            pending.append((offset, chunk.length))
-            windows.append(window)
-        if windows:
-            yield pending, windows
+                valid_length = chunk_length
+            last = planned[-1] if planned else None
+            if last is None or len(last) == batch or valid_length != last[0][2]:
+                planned.append([])
+            planned[-1].append((offset, chunk_length, valid_length))
+        return planned
 
-    def infer(windows: list[torch.Tensor]) -> torch.Tensor:
+    def infer(group: list[tuple[int, int, int]]) -> torch.Tensor:
+        windows = [TensorChunk(mix, o, segment_length).padded(v) for o, _, v in group]
         with torch.inference_mode():  # a mode of the thread: the pool's threads enter it too
             return model(torch.cat(windows).to(device))
 
-    def add(pending: list[tuple[int, int]], chunk_out: torch.Tensor) -> None:
-        for i, (offset, chunk_length) in enumerate(pending):
+    def add(group: list[tuple[int, int, int]], chunk_out: torch.Tensor) -> None:
+        for i, (offset, chunk_length, _) in enumerate(group):
             trimmed = center_trim(chunk_out[i * n : (i + 1) * n], chunk_length)
             out[..., offset : offset + segment_length] += (weight[:chunk_length] * trimmed).to(home)
             sum_weight[offset : offset + segment_length] += weight[:chunk_length].to(home)
             if callback is not None:
                 callback({"state": "end", "segment_offset": offset})
 
+    planned = groups()
+    # The last calls that cannot fill every stream run after the others, one at a time, on
+    # all the streams' threads: alone on one stream's threads, the other cores would idle.
+    together = len(planned) - len(planned) % streams if streams > 1 else len(planned)
     if streams == 1:
-        for pending, windows in groups():
-            add(pending, infer(windows))
+        for group in planned:
+            add(group, infer(group))
     else:
         # At most `streams` calls in flight, added back in track order as they finish.
         with ThreadPoolExecutor(streams, thread_name_prefix="demucs") as pool:
-            running: deque[tuple[list[tuple[int, int]], Future[torch.Tensor]]] = deque()
-            for pending, windows in groups():
-                running.append((pending, pool.submit(infer, windows)))
+            running: deque[tuple[list[tuple[int, int, int]], Future[torch.Tensor]]] = deque()
+            for group in planned[:together]:
+                running.append((group, pool.submit(infer, group)))
                 if len(running) == streams:
                     done, result = running.popleft()
                     add(done, result.result())
             while running:
                 done, result = running.popleft()
                 add(done, result.result())
+        if together < len(planned):
+            threads = torch.get_num_threads()
+            torch.set_num_threads(threads * streams)  # what _cpu_threads shared out
+            try:
+                for group in planned[together:]:
+                    add(group, infer(group))
+            finally:
+                torch.set_num_threads(threads)
     assert sum_weight.min() > 0
     out /= sum_weight
     return out

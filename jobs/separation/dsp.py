@@ -338,8 +338,10 @@ def _bass_comb(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.nd
 
 def _bass_pitch(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.ndarray:
     """Each frame's bass pitch (Hz), (frames,): the F0_LO–F0_HI candidate whose first
-    HARMONICS partials hold the most (compressed) harmonic magnitude, less PITCH_GAP times
-    what lies halfway between them, median-smoothed over 0.1 s.
+    HARMONICS partials hold the most harmonic magnitude, less PITCH_GAP times what lies
+    halfway between them, median-smoothed over 0.1 s. Magnitudes are cube-rooted: a
+    candidate scores by how many of its places hold a partial more than by one loud
+    partial (often another instrument's); a square root was 0.13 dB worse on tune bass.
 
     The gaps tell a pitch from its octave above: the comb of twice a note's pitch holds
     only the note's even partials, and its gaps hold the odd ones, fundamental included.
@@ -360,7 +362,7 @@ def _bass_pitch(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.n
             w = sign * k**-0.5
             np.add.at(weights, (rows, i0[ok]), w * (1 - frac[ok]))
             np.add.at(weights, (rows, i0[ok] + 1), w * frac[ok])
-    salience = weights @ np.sqrt(harmonic)
+    salience = weights @ np.cbrt(harmonic)
     best = np.argmax(salience, axis=0)
     best = median_filter(best, size=max(3, int(0.1 / frame_s) | 1), mode="nearest")
     return cands[best].astype(np.float32)

@@ -48,7 +48,7 @@ F0_LO, F0_HI, HARMONICS, COMB_K, COMB_BINS, COMB_DECAY = 30.0, 320.0, 8, 4, 1.2,
 COMB_CAP = 2.0  # the most a partial may hold (magnitude) over the loudest below it
 # Tuned on bench/devset.py's "tune" part (all 16 songs): the weight of the magnitude halfway
 # between a pitch candidate's partials, taken off its salience; and the bass's confidence
-# span: the register up to REACH times the pitch, averaged over CONF_S seconds, where a
+# span: the register up to CONF_REACH times the pitch, averaged over CONF_S seconds, where a
 # comb holding CONF_FULL of that register's harmonic power or more keeps the bass whole.
 PITCH_GAP, CONF_REACH, CONF_S, CONF_FULL = 0.5, 2.5, 1.5, 0.5
 

@@ -196,6 +196,48 @@ def test_a_partial_far_louder_than_the_ones_below_it_stays_mostly_out_of_bass():
     assert comb[peaks[3]].min() > 0.15
 
 
+def test_a_note_keeps_its_pitch_when_others_fill_the_reach_of_its_octave_above():
+    # A 70 Hz note's partials 1-4, and quieter tones of others on 700-1120 Hz: partials
+    # 5-8 of 140 Hz, so that the octave above's comb holds more than the note's own.
+    from jobs.separation.dsp import _bass_comb
+
+    bin_hz = 44100 / 4096
+    freqs = np.arange(120, dtype=np.float32) * bin_hz
+    harmonic = np.zeros((120, 20), dtype=np.float32)
+    for hz, amp in [(70.0, 0.8), (140.0, 1.0), (210.0, 0.6), (280.0, 0.5)] + [
+        (hz, 0.3) for hz in (700.0, 840.0, 980.0, 1120.0)
+    ]:
+        pos = hz / bin_hz
+        low = int(pos)
+        harmonic[low] += amp * (1 - (pos - low))
+        harmonic[low + 1] += amp * (pos - low)
+
+    comb = _bass_comb(harmonic, freqs, 0.023)
+
+    # The octave above would leave the fundamental out of the bass altogether.
+    assert comb[int(round(70.0 / bin_hz))].min() > 0.8
+
+
+def test_tones_of_others_in_the_bass_register_take_part_of_its_share():
+    # A 55 Hz note throughout; from frame 150 on, two loud tones of another instrument
+    # between its first and second partials, which the comb does not hold.
+    from jobs.separation.dsp import _bass_comb
+
+    bin_hz = 44100 / 4096
+    freqs = np.arange(120, dtype=np.float32) * bin_hz
+    harmonic = np.zeros((120, 300), dtype=np.float32)
+    peaks = [int(round(k * 55.0 / bin_hz)) for k in (1, 2, 3)]
+    for peak, amp in zip(peaks, (1.0, 0.7, 0.5), strict=True):
+        harmonic[peak] = amp
+    for hz in (82.0, 87.0):
+        harmonic[int(round(hz / bin_hz)), 150:] = 2.0
+
+    comb = _bass_comb(harmonic, freqs, 0.023)
+
+    assert comb[peaks[0], :100].min() > 0.95  # alone, the bass keeps its fundamental
+    assert comb[peaks[0], 220:].max() < 0.85  # a second away from the tones' start
+
+
 @pytest.mark.parametrize("size", [3, 5, 9, 13, 17])
 @pytest.mark.parametrize("axis", [0, 1])
 def test_the_sorting_network_median_is_median_filter(size, axis):

@@ -261,3 +261,21 @@ def test_a_steady_noise_bed_stays_mostly_out_of_drums_and_lone_hits_do_not():
     # rest's (a frequency median against a time median alone gave drums over 5 % of it).
     assert _energy(drums["bed"]) < 0.03 * _energy(noise)
     assert _energy(hits - drums["hits"]) < 0.1 * _energy(hits)
+
+
+def test_the_percussive_estimate_holds_a_broadband_hit_but_not_a_crowded_chord():
+    from jobs.separation.dsp import _broadband, _freq_median
+
+    bin_hz = 44100 / 4096
+    span = 400.0 / bin_hz
+    mag = np.zeros((2049, 2), dtype=np.float32)
+    mag[:, 0] = 1.0  # a hit: power all across the spectrum
+    cluster = np.arange(int(1000 / bin_hz), int(1300 / bin_hz), 2)
+    mag[cluster, 1] = 1.0  # a chord's partials crowding 300 Hz, every other bin
+
+    narrow, broad = _freq_median(mag, span), _broadband(mag, span)
+
+    np.testing.assert_allclose(broad[100:1900, 0], narrow[100:1900, 0])
+    middle = cluster[len(cluster) // 2]
+    assert narrow[middle, 1] > 0.4
+    assert broad[middle, 1] < 0.1 * narrow[middle, 1]

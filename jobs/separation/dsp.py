@@ -43,7 +43,11 @@ HARM_S, PERC_HZ, HPSS_POW, PERC_GAIN, POOL_HZ = 0.2, 400.0, 2.0, 0.6, 4000.0
 # Tuned on bench/devset.py's "tune" part only (reported on its "heldout" part): the low
 # band's longer time median (s) and where it hands over to the HPSS above (Hz); the bass
 # pitch range (Hz), harmonics summed, the comb's harmonics, width (bins), decay and cap.
-KICK_S, KICK_LO, KICK_HI = 0.3, 150.0, 400.0
+KICK_S, KICK_LO, KICK_HI = 0.4, 150.0, 400.0
+# Tuned on the "tune" part only: the span (s) of the percussive estimate's steady floor and
+# the weight it gets as harmonic power (see _steady_floor).
+FLOOR_S, FLOOR_W = 1.0, 1.5
+BROAD_X = 4.0  # the wider frequency median's span, in PERC_HZ (see _broadband); tune part
 F0_LO, F0_HI, HARMONICS, COMB_K, COMB_BINS, COMB_DECAY = 30.0, 320.0, 8, 4, 1.2, 0.66
 COMB_CAP = 2.0  # the most a partial may hold (magnitude) over the loudest below it
 # Tuned on bench/devset.py's "tune" part (all 16 songs): the weight of the magnitude halfway
@@ -268,10 +272,11 @@ def _accompaniment_shares(
     detail below it, not above.
     """
     bins = full.shape[0]
-    perc = _pool_high(_freq_median(full, PERC_HZ / float(full_freqs[1, 0])), split)
+    perc = _pool_high(_broadband(full, PERC_HZ / float(full_freqs[1, 0])), split)
     acc = _pool_high(full, split)
     freqs = _pool_high(full_freqs, split)
-    harm = _median(acc, max(3, int(HARM_S / frame_s) | 1), axis=1)
+    harm = _held_median(acc, max(3, int(HARM_S / frame_s) | 1))
+    np.maximum(harm, FLOOR_W * _steady_floor(perc, int(FLOOR_S / frame_s)), out=harm)
     harm **= HPSS_POW
     perc *= PERC_GAIN
     perc **= HPSS_POW
@@ -281,9 +286,10 @@ def _accompaniment_shares(
     del perc
     # Low band: a kick's body rings for a tenth of a second and its spectrum is peaked, so
     # neither median above sees it as percussive; what rises above a longer time median
-    # (a held bass note does not) is the transient.
+    # (a held bass note does not, nor a plucked one's attack: see _held_median) is the
+    # transient.
     low = int(np.searchsorted(freqs[:, 0], KICK_HI))
-    floor = _median(acc[:low], max(3, int(KICK_S / frame_s) | 1), axis=1)
+    floor = _held_median(acc[:low], max(3, int(KICK_S / frame_s) | 1))
     rise = np.maximum(acc[:low] - floor, 0.0) ** 2
     floor **= 2
     low_h = floor / (floor + rise + _EPS)
@@ -296,6 +302,69 @@ def _accompaniment_shares(
     bass = np.zeros_like(h_share)
     bass[:top] = h_share[:top] * _bass_comb(harmonic, freqs[:top, 0], frame_s)
     return _unpool_high(drum, split, bins), _unpool_high(bass, split, bins)
+
+
+def _broadband(mag: np.ndarray, span_bins: float) -> np.ndarray:
+    """The percussive estimate: the lesser of the frequency medians over `span_bins` and
+    over BROAD_X times as many, (bins, frames).
+
+    A drum hit spreads its power over kilohertz, so both medians hold it; a chord's
+    partials, or a note's attack, crowd a few hundred hertz, where the narrow median
+    rises with them, not across the wide span. The wide one takes every other 4-bin pool
+    (as many taps as the pools of half its span: a third of the cost of them all).
+    """
+    out = _freq_median(mag, span_bins)
+    bins, frames = mag.shape
+    whole = bins // 4 * 4
+    pooled = mag[:whole].reshape(-1, 4, frames).mean(axis=1)
+    size = max(3, int(span_bins * BROAD_X / 8) | 1)
+    wide = np.empty_like(pooled)
+    for r in (0, 1):
+        wide[r::2] = _median(pooled[r::2], size, axis=0)
+    narrow = out[:whole].reshape(-1, 4, frames)
+    np.minimum(narrow, wide[:, None], out=narrow)
+    np.minimum(out[whole:], wide[-1], out=out[whole:])
+    return out
+
+
+def _held_median(a: np.ndarray, size: int) -> np.ndarray:
+    """The largest of three running time medians of `size` frames of a (bins, frames) `a`:
+    centred, ending at a frame and starting at it.
+
+    A centred median sees half of the silence before a note's onset (or after its end), so
+    a note's attack, plucked or struck, rises above it as a drum hit would. The median of
+    what follows an onset (or precedes an end) holds the note's level while the note lasts
+    half the span; a drum hit that has died away by then stays below all three.
+    """
+    centred = _median(a, size, axis=1)
+    frames = a.shape[1]
+    at = np.arange(frames)
+    half = size // 2
+    held = centred[:, np.minimum(at + half, frames - 1)]  # the span that starts at a frame
+    np.maximum(held, centred[:, np.maximum(at - half, 0)], out=held)  # ... that ends at it
+    np.maximum(held, centred, out=held)
+    return held
+
+
+def _steady_floor(perc: np.ndarray, frames: int) -> np.ndarray:
+    """The running median over ~`frames` frames of a (bins, frames) percussive estimate,
+    on means of four frames (the long median at a fraction of the cost).
+
+    A frequency median also rises at every note's attack, under a voice's consonants and
+    with noise; that part is there all along, where drum hits come and go. What never
+    drops below the floor is no drum hit: it counts as harmonic power. Without it, the
+    drums take a share of every busy accompaniment, the larger the quieter the kit.
+    """
+    count = perc.shape[1]
+    blocks = -(-count // 4)
+    padded = np.pad(perc, ((0, 0), (0, blocks * 4 - count)), mode="edge")
+    means = padded.reshape(perc.shape[0], blocks, 4).mean(axis=2)
+    size = max(3, (frames // 4) | 1)
+    # Mirrored at the ends: repeating the first block, as _median does, would make a hit
+    # on a chunk's first frame its floor for half a span.
+    means = np.pad(means, ((0, 0), (size // 2, size // 2)), mode="symmetric")
+    floor = _median(means, size, axis=1)[:, size // 2 : size // 2 + blocks]
+    return np.repeat(floor, 4, axis=1)[:, :count]
 
 
 def _bass_comb(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.ndarray:

@@ -321,3 +321,56 @@ def test_the_percussive_estimate_holds_a_broadband_hit_but_not_a_crowded_chord()
     middle = cluster[len(cluster) // 2]
     assert narrow[middle, 1] > 0.4
     assert broad[middle, 1] < 0.1 * narrow[middle, 1]
+
+
+def _panned(seed: int, pan: tuple[float, float], frames: int = 300) -> np.ndarray:
+    """A (2, bins, frames) spectrum of a random source panned by `pan` (left, right gain)."""
+    rng = np.random.default_rng(seed)
+    s = rng.normal(size=(65, frames)) + 1j * rng.normal(size=(65, frames))
+    return np.stack([pan[0] * s, pan[1] * s]).astype(np.complex64)
+
+
+def test_spatial_covariances_find_each_source_s_pan_where_it_dominates():
+    from jobs.separation.dsp import _spatial_covariances
+
+    left, right = _panned(1, (0.8, 0.6)), _panned(2, (0.3, 0.95))
+    half = left.shape[2] // 2
+    spec = np.concatenate([left[:, :, :half], right[:, :, half:]], axis=2)
+    own = np.zeros((2, spec.shape[2], spec.shape[1]), np.float32)  # (sources, frames, bins)
+    own[0, :half], own[1, half:] = 1.0, 1.0
+
+    cov = _spatial_covariances(spec, lambda frames: own[:, frames])
+
+    share = cov[0] / (cov[0] + cov[1])  # the left channel's share of each source's power
+    np.testing.assert_allclose(share[0], 0.64, atol=0.01)
+    np.testing.assert_allclose(share[1], 0.09 / (0.09 + 0.9025), atol=0.01)
+    assert (np.hypot(cov[2], cov[3]) ** 2 > 0.9 * cov[0] * cov[1]).all()  # one direction
+
+
+def test_spatial_filters_part_overlapping_sources_that_one_mask_cannot():
+    from jobs.separation.dsp import _spatial_covariances, _spatial_image, _unmix
+
+    a, b = _panned(1, (0.8, 0.6)), _panned(2, (0.3, 0.95))
+    half = a.shape[2] // 2
+    apart = np.concatenate([a[:, :, :half], b[:, :, half:]], axis=2)
+    own = np.zeros((2, apart.shape[2], apart.shape[1]), np.float32)
+    own[0, :half], own[1, half:] = 1.0, 1.0
+    cov = _spatial_covariances(apart, lambda frames: own[:, frames])
+    spec = a + b  # both everywhere, equally loud: the masks can only halve it
+    even = np.full((2, spec.shape[2], spec.shape[1]), 0.5, np.float32)
+    power = {"a": np.ones(spec.shape[1:], np.float32), "b": np.ones(spec.shape[1:], np.float32)}
+    total = 2 * np.ones(spec.shape[1:], np.float32)
+
+    _unmix(spec, lambda frames: even[:, frames], cov)
+    block = spec.transpose(2, 0, 1)  # (frames, channels, bins), as _frame_blocks gives
+    every = slice(0, spec.shape[2])
+    got = [
+        _spatial_image(lambda s, f: power[s][:, f], total, s, cov[:, i], every, block)
+        for i, s in enumerate("ab")
+    ]
+
+    for image, source in zip(got, (a, b), strict=True):
+        truth = source.transpose(2, 0, 1)
+        error = np.sum(np.abs(image - truth) ** 2) / np.sum(np.abs(truth) ** 2)
+        assert error < 0.01  # halving it would leave (a - b) / 2: an error near 0.5
+    np.testing.assert_allclose(got[0] + got[1], (a + b).transpose(2, 0, 1), atol=1e-4)

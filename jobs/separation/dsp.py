@@ -354,14 +354,13 @@ def _broadband(mag: np.ndarray, span_bins: float) -> np.ndarray:
     (as many taps as the pools of half its span: a third of the cost of them all).
     """
     out = _freq_median(mag, span_bins)
-    bins, frames = mag.shape
-    whole = bins // 4 * 4
-    pooled = mag[:whole].reshape(-1, 4, frames).mean(axis=1)
+    pooled = _pool_high(mag, 0)
     size = max(3, int(span_bins * BROAD_X / 8) | 1)
     wide = np.empty_like(pooled)
     for r in (0, 1):
         wide[r::2] = _median(pooled[r::2], size, axis=0)
-    narrow = out[:whole].reshape(-1, 4, frames)
+    whole = len(pooled) * 4
+    narrow = out[:whole].reshape(-1, 4, mag.shape[1])
     np.minimum(narrow, wide[:, None], out=narrow)
     np.minimum(out[whole:], wide[-1], out=out[whole:])
     return out
@@ -647,13 +646,8 @@ def _repetition(mag: np.ndarray, k: int, exclude: int) -> np.ndarray:
 
 def _freq_median(mag: np.ndarray, span_bins: float) -> np.ndarray:
     """Median across ~span_bins frequency bins, on 4-bin pools: the wide filter at 1/16 cost."""
-    bins = mag.shape[0]
-    whole = bins // 4 * 4
-    pooled = mag[:whole].reshape(-1, 4, mag.shape[1]).mean(axis=1)
     size = max(3, int(span_bins / 4) | 1)
-    smooth = _median(pooled, size, axis=0)
-    out = np.repeat(smooth, 4, axis=0)
-    return np.concatenate([out, out[-1:].repeat(bins - whole, axis=0)])
+    return _unpool_high(_median(_pool_high(mag, 0), size, axis=0), 0, len(mag))
 
 
 def _median(a: np.ndarray, size: int, axis: int) -> np.ndarray:

@@ -465,7 +465,7 @@ def _split(
     planned = groups()
     # The last calls that cannot fill every stream run after the others, one at a time, on
     # all the streams' threads: alone on one stream's threads, the other cores would idle.
-    together = len(planned) - len(planned) % streams if streams > 1 else len(planned)
+    together = len(planned) - len(planned) % streams
     if streams == 1:
         for group in planned:
             add(group, infer(group))

@@ -76,10 +76,11 @@ OBJECT_NOTES = {
     "WebhookSecret": "The secret that signs deliveries to jobs' own webhook URLs.",
 }
 # The envelope's types, from the one catalogue (also the OpenAPI document's and the README's).
-ERRORS = [(error.type, str(error.status), error.when) for error in CATALOGUE]
+ERRORS = [(error.type, error.code, str(error.status), error.when) for error in CATALOGUE]
 ERROR_EXAMPLE = """{
   "error": {
     "type": "invalid_parameter",
+    "code": "invalid_parameter",
     "message": "Invalid tier 'ultra'. Choose one of: basic, pro, studio, vocal_remover.",
     "param": "tier",
     "request_id": "req_3Vd9aQ1xZk2PbT"

@@ -46,9 +46,10 @@ def test_a_file_too_large_is_a_413_about_the_file_with_the_limit_from_settings(s
 
 
 def test_the_readme_table_of_error_types_is_the_catalogue():
-    rows = re.findall(r"^\| `(\w+)` \| (\d+) \| (.+) \|$", README.read_text(), re.MULTILINE)
-    expected = [(e.type, str(e.status), e.when) for e in CATALOGUE]
-    table = "\n".join(f"| `{t}` | {s} | {w} |" for t, s, w in expected)
+    pattern = r"^\| `(\w+)` \| `(\w+)` \| (\d+) \| (.+) \|$"
+    rows = re.findall(pattern, README.read_text(), re.MULTILINE)
+    expected = [(e.type, e.code, str(e.status), e.when) for e in CATALOGUE]
+    table = "\n".join(f"| `{t}` | `{c}` | {s} | {w} |" for t, c, s, w in expected)
     assert rows == expected, f"Paste this table into README.md:\n{table}"
 
 
@@ -57,6 +58,7 @@ def test_the_openapi_document_describes_each_error_answer_from_the_catalogue(cli
     document = client.get("/v1/openapi.json").json()
     error_type = document["components"]["schemas"]["ErrorResponse"]["properties"]["error"]
     assert set(error_type["properties"]["type"]["enum"]) == {e.type for e in CATALOGUE}
+    assert error_type["properties"]["code"]["enum"] == [e.code for e in CATALOGUE]
     seen = set()
     for operations in document["paths"].values():
         for operation in operations.values():

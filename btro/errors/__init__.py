@@ -1,13 +1,17 @@
 """The API's errors: each type carries its HTTP status, its `type` and its headers.
 
 Services raise these; `btro.errors.handlers` writes them as the one envelope,
-{"error": {"type", "message", "param"?, "request_id"}}. CATALOGUE, with each type's `when`,
+{"error": {"type", "code", "message", "param"?, "request_id"}}: `type` is the seed's broad
+kind, `code` names the catalogue entry, one to each, so a client can tell apart entries that
+share a status and type (a job that already ended from an unreadable request, both 400
+invalid_request_error). CATALOGUE, with each type's `when`,
 feeds the OpenAPI document, the API reference page and the README's table. This module
 imports no HTTP machinery, so the core can raise an error without knowing about requests.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -16,7 +20,14 @@ from django.conf import settings
 class ApiError(Exception):
     status = 400
     type = "invalid_request_error"
+    code = "bad_request"  # each catalogue entry's own: its name in snake case
     when = ""  # one line for the docs: when the API answers this
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # A kind of an entry (UploadTooLarge) keeps the entry's code.
+        if ApiError in cls.__bases__ and "code" not in cls.__dict__:
+            cls.code = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
     def __init__(
         self, message: str, *, param: str | None = None, headers: Mapping[str, str] | None = None
@@ -57,6 +68,7 @@ class AuthenticationError(ApiError):
 class PaymentRequired(ApiError):
     status = 402
     type = "insufficient_credits"
+    code = "insufficient_credits"
     when = "Not enough credits for this live job."
 
 

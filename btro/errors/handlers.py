@@ -58,7 +58,7 @@ _FROM_DRF: dict[type[exceptions.APIException], type[ApiError]] = {
 
 
 def envelope(request: Any, error: ApiError) -> dict[str, object]:
-    body: dict[str, object] = {"type": error.type, "message": error.message}
+    body: dict[str, object] = {"type": error.type, "code": error.code, "message": error.message}
     if error.param:
         body["param"] = error.param
     body["request_id"] = getattr(request, "request_id", None)

@@ -21,11 +21,12 @@ ERROR_SCHEMA = {
             "type": "object",
             "properties": {
                 "type": {"type": "string", "enum": sorted({e.type for e in CATALOGUE})},
+                "code": {"type": "string", "enum": [e.code for e in CATALOGUE]},
                 "message": {"type": "string"},
                 "param": {"type": "string"},
                 "request_id": {"type": "string", "nullable": True},
             },
-            "required": ["type", "message", "request_id"],
+            "required": ["type", "code", "message", "request_id"],
         }
     },
     "required": ["error"],

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from btro.errors import ApiError, NotFound, PayloadTooLarge
+from btro.errors.handlers import error_response
 from jobs.models import Job
 from jobs.selectors import job_get_for_owner, job_is_expired, job_search, job_view
 from jobs.serializers import JobSerializer
@@ -135,8 +136,8 @@ def job_poll(request: AuthenticatedHttpRequest, job_id: str) -> JsonResponse:
     """The Job object for the page's poller, with the browser session as credentials."""
     try:
         job = job_get_for_owner(user=request.user, job_id=job_id)
-    except NotFound:
-        return JsonResponse({"error": {"type": "invalid_request_error"}}, status=404)
+    except NotFound as error:
+        return error_response(request, error)
     return JsonResponse(JobSerializer(job, context={"request": request}).data)
 
 

@@ -12,14 +12,27 @@ from tests.conftest import wav_bytes
 
 
 def test_the_sdk_has_one_class_per_error_type_of_the_servers_catalogue():
-    server = [(cls.__name__, cls.status, cls.type) for cls in CATALOGUE]
-    sdk = [(cls.__name__, cls.status, cls.type) for cls in errors.CATALOGUE]
+    server = [(cls.__name__, cls.status, cls.type, cls.code) for cls in CATALOGUE]
+    sdk = [(cls.__name__, cls.status, cls.type, cls.code) for cls in errors.CATALOGUE]
     assert sdk == server, "Mirror btro/errors/__init__.py's CATALOGUE in btro_sdk/errors.py"
     assert all(issubclass(cls, errors.APIError) for cls in errors.CATALOGUE)
 
 
 @pytest.mark.parametrize("server_class", CATALOGUE, ids=lambda cls: cls.__name__)
-def test_every_error_answer_raises_its_class_with_status_type_message_param_and_request_id(
+def test_every_error_answer_raises_its_own_class_by_its_code(loopback, server_class):
+    from tests.clients.conftest import answer
+
+    body = {"error": {"type": server_class.type, "code": server_class.code, "message": "m"}}
+    server = loopback(lambda h, i: answer(h, server_class.status, json.dumps(body).encode()))
+    client = Client(api_key="sk_test_x", base_url=server.url, max_retries=0)
+    with pytest.raises(errors.APIError) as raised:
+        client.jobs.retrieve("job_test_x")
+    assert type(raised.value).__name__ == server_class.__name__
+    assert raised.value.code == server_class.code
+
+
+@pytest.mark.parametrize("server_class", CATALOGUE, ids=lambda cls: cls.__name__)
+def test_an_answer_without_a_code_raises_by_status_and_type_with_message_param_and_request_id(
     loopback, server_class
 ):
     from tests.clients.conftest import answer

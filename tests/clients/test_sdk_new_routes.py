@@ -36,6 +36,14 @@ def test_a_queued_live_job_is_canceled_and_wait_raises_job_canceled(live_sdk):
         job.wait(timeout=10)
 
 
+def test_cancelling_a_job_that_already_ended_raises_job_ended_a_kind_of_bad_request(sdk):
+    job = sdk.jobs.create(wav_bytes(0.2), tier="basic")
+    time.sleep(2.1)  # test jobs read succeeded from 2 s after creation
+    with pytest.raises(errors.JobEnded) as raised:
+        sdk.jobs.cancel(job.id)
+    assert isinstance(raised.value, errors.BadRequest) and raised.value.code == "job_ended"
+
+
 def test_a_deleted_job_answers_gone(sdk):
     job = sdk.jobs.create(wav_bytes(0.2), tier="basic")
     assert sdk.jobs.delete(job.id) == {"id": job.id, "object": "job", "deleted": True}

@@ -45,7 +45,7 @@ def test_the_api_reference_shows_the_full_key_while_it_is_being_shown_once(clien
 def test_the_api_reference_lists_every_error_type_of_the_catalogue(client):
     page = html.unescape(client.get("/docs/").content.decode())
     for error in CATALOGUE:
-        assert f"<td>{error.when}</td>" in page
+        assert f'<td class="mono">{error.code}</td>' in page and f"<td>{error.when}</td>" in page
 
 
 def test_the_api_reference_documents_balance_and_usage(client):

@@ -148,7 +148,7 @@ def test_an_ended_job_cannot_be_canceled(live_api, user, status, error_type):
     response = live_api.post(f"/v1/jobs/{job.id}/cancel")
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["type"] == "invalid_request_error"
+    assert (error["type"], error["code"]) == ("invalid_request_error", "job_ended")
     assert "already ended" in error["message"] and status in error["message"]
     assert Job.objects.get(pk=job.pk).status == status
 

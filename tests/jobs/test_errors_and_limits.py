@@ -7,6 +7,7 @@ from django.test import Client, RequestFactory
 from django.urls import resolve
 from django.utils import timezone
 
+from btro.errors import CATALOGUE
 from tests.conftest import MULTIPART_BOUNDARY, multipart_body, upload
 
 pytestmark = pytest.mark.django_db
@@ -17,6 +18,8 @@ def envelope(response, status):
     assert response["Content-Type"].startswith("application/json")
     error = response.json()["error"]
     assert error["request_id"] == response["Request-Id"]
+    # The code names one catalogue entry of this status.
+    assert error["code"] in {e.code for e in CATALOGUE if e.status == status}, error
     return error
 
 

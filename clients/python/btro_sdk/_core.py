@@ -161,11 +161,13 @@ def parse(status: int, headers: Mapping[str, str], content: bytes) -> Any:
         error = {"type": "api_error" if status >= 500 else "invalid_request_error"}
         error["message"] = text
     type_ = str(error.get("type") or "invalid_request_error")
-    cls = errors.error_class(status, type_)
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    cls = errors.error_class(status, type_, code)
     raise cls(
         str(error.get("message") or f"HTTP {status}"),
         status=status,
         type=type_,
+        code=code,
         param=error.get("param"),
         request_id=error.get("request_id") or headers.get("request-id"),
         headers=dict(headers),

@@ -1,12 +1,13 @@
 """The SDK's exceptions: one class per error type of the API's catalogue, plus the client's own.
 
-The API answers every error as {"error": {"type", "message", "param"?, "request_id"}}; the
-class is chosen by the answer's status and type (tests/clients/test_sdk_errors.py keeps the
-list below in step with the server's catalogue).
+The API answers every error as {"error": {"type", "code", "message", "param"?, "request_id"}};
+the class is chosen by the answer's `code` (one to each class), else by its status and type
+(tests/clients/test_sdk_errors.py keeps the list below in step with the server's catalogue).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -17,9 +18,15 @@ class BtroError(Exception):
 class APIError(BtroError):
     """An error answer from the API."""
 
-    # The class's status and type; an instance carries what the server said.
+    # The class's status, type and code; an instance carries what the server said.
     status: int = 400
     type: str = "invalid_request_error"
+    code: str = "bad_request"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:  # the server's rule: the class's name in snake case
+            cls.code = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
     def __init__(
         self,
@@ -27,6 +34,7 @@ class APIError(BtroError):
         *,
         status: int | None = None,
         type: str | None = None,
+        code: str | None = None,
         param: str | None = None,
         request_id: str | None = None,
         headers: dict[str, str] | None = None,
@@ -36,6 +44,7 @@ class APIError(BtroError):
         self.message = message
         self.status = self.status if status is None else status
         self.type = self.type if type is None else type
+        self.code = self.code if code is None else code
         self.param = param
         self.request_id = request_id
         self.headers = headers or {}
@@ -55,8 +64,8 @@ class BadRequest(APIError):
 
 
 class JobEnded(BadRequest):
-    """Cancel of a job that has already ended. The server answers it as a BadRequest (400
-    invalid_request_error), so it arrives as BadRequest; catch that."""
+    """Cancel of a job that has already ended (400 invalid_request_error, code job_ended); a
+    kind of BadRequest, so code that catches BadRequest still catches it."""
 
 
 class IdempotencyMismatch(APIError):
@@ -71,6 +80,7 @@ class AuthenticationError(APIError):
 class PaymentRequired(APIError):
     status = 402
     type = "insufficient_credits"
+    code = "insufficient_credits"
 
 
 class Forbidden(APIError):
@@ -152,8 +162,14 @@ for _cls in CATALOGUE:
     _BY_STATUS_AND_TYPE.setdefault((_cls.status, _cls.type), _cls)
 
 
-def error_class(status: int, type: str) -> type[APIError]:
-    """The class for an answer: by status and type, else by type, else by status family."""
+_BY_CODE = {cls.code: cls for cls in CATALOGUE}
+
+
+def error_class(status: int, type: str, code: str | None = None) -> type[APIError]:
+    """The class for an answer: by code (where its status agrees), else by status and type,
+    else by type, else by status family (a server older than codes, or a newer code)."""
+    if code in _BY_CODE and _BY_CODE[code].status == status:
+        return _BY_CODE[code]
     if (status, type) in _BY_STATUS_AND_TYPE:
         return _BY_STATUS_AND_TYPE[(status, type)]
     for cls in CATALOGUE:

@@ -97,7 +97,7 @@ def test_a_failure_exits_non_zero_with_the_message_and_request_id(live_server, t
     done = btro("jobs", "get", "job_test_missing", key=test_key, url=live_server.url)
     assert done.returncode == 1
     assert "No such job: 'job_test_missing'" in done.stderr
-    assert "404 invalid_request_error; request id: req_" in done.stderr
+    assert "404 invalid_request_error (not_found); request id: req_" in done.stderr
     done = btro("balance", key="sk_test_nope", url=live_server.url)
     assert done.returncode == 1 and "authentication_error" in done.stderr
 

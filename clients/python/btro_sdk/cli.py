@@ -184,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     except APIError as exc:
         print(f"\nError: {exc.message}", file=sys.stderr)
-        print(f"  {exc.status} {exc.type}; request id: {exc.request_id}", file=sys.stderr)
+        print(
+            f"  {exc.status} {exc.type} ({exc.code}); request id: {exc.request_id}", file=sys.stderr
+        )
         return 1
     except BtroError as exc:
         print(f"\nError: {exc}", file=sys.stderr)

@@ -52,7 +52,8 @@ class APIError(BtroError):
 
     def __str__(self) -> str:
         where = f" (param: {self.param})" if self.param else ""
-        return f"{self.message}{where} [{self.status} {self.type}, request_id: {self.request_id}]"
+        kind = f"{self.status} {self.type} ({self.code})"
+        return f"{self.message}{where} [{kind}, request_id: {self.request_id}]"
 
 
 class InvalidParameter(APIError):

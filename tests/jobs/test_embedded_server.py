@@ -78,6 +78,10 @@ def test_with_nothing_configured_one_process_serves_and_runs_a_live_job(tmp_path
             url = job["result"]["stems"][stem]["url"]
             audio, rate = sf.read(io.BytesIO(urllib.request.urlopen(url, timeout=30).read()))
             assert len(audio) == 3 * 44100 and rate == 44100
+        # A newcomer's first start says nothing alarming (nor any error).
+        warnings = [line for line in (tmp_path / "serve.log").read_text().splitlines()
+                    if " WARNING " in line or " ERROR " in line]  # fmt: skip
+        assert warnings == []
     finally:
         server.terminate()
         server.wait(20)

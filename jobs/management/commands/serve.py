@@ -30,6 +30,14 @@ STOP_SECONDS = 20
 GRACEFUL_SECONDS = 30
 
 
+def _second_worker(record: logging.LogRecord) -> bool:
+    """False (drop it) for dramatiq's warning that a second worker's middleware was added."""
+    return not (
+        record.msg.startswith("You're adding a middleware of the same type twice")
+        and type(record.args[0]).__name__ == "_WorkerMiddleware"  # type: ignore[index]
+    )
+
+
 class Embedded:
     """The in-memory broker's workers and the sweep. They live in the process that serves
     the requests which send them messages: gunicorn's one worker process, started after it
@@ -50,12 +58,19 @@ class Embedded:
         # Webhook deliveries get workers of their own: a slow receiver never holds up a job.
         broker = dramatiq.get_broker()
         others = broker.get_declared_queues() - {WEBHOOKS}
+        # Each Worker adds a middleware that gives it consumers for its own queues only;
+        # dramatiq warns at the second one as at any duplicate. Here that is by design.
         self.workers = [
             Worker(broker, queues=others, worker_threads=settings.BTRO_WORKER_THREADS),
             Worker(broker, queues={WEBHOOKS}, worker_threads=4),
         ]
-        for worker in self.workers:
-            worker.start()
+        broker_log = logging.getLogger(f"dramatiq.broker.{type(broker).__name__}")
+        broker_log.addFilter(_second_worker)
+        try:
+            for worker in self.workers:
+                worker.start()
+        finally:
+            broker_log.removeFilter(_second_worker)
         self.stop_sweep = repeat_in_thread(
             settings.BTRO_SWEEP_INTERVAL_SECONDS, job_sweep, name="sweep"
         )

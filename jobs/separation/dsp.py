@@ -69,7 +69,7 @@ SPATIAL_POOL_MIN = 8  # the fewest bins a pool spans (the lowest bins' octaves h
 # and the lowest partial counted (Hz, see _lead_comb); up to LEAD_COMB_HZ the lead keeps
 # LEAD_OFF of its magnitude plus LEAD_ON times its pitch's comb (partials LEAD_WIDTH bins
 # wide), and below the register's floor what the comb holds.
-LEAD_F0_LO, LEAD_F0_HI, LEAD_HARMONICS, LEAD_FROM_HZ = 70.0, 400.0, 10, 180.0
+LEAD_F0_LO, LEAD_F0_HI, LEAD_HARMONICS, LEAD_FROM_HZ = 70.0, 400.0, 24, 180.0
 LEAD_COMB_HZ, LEAD_ON, LEAD_OFF, LEAD_WIDTH = 2000.0, 0.6, 0.7, 1.5
 
 

@@ -238,6 +238,40 @@ def test_tones_of_others_in_the_bass_register_take_part_of_its_share():
     assert comb[peaks[0], 220:].max() < 0.85  # a second away from the tones' start
 
 
+def _low_energy(x: np.ndarray, hz: float) -> float:
+    spectrum = np.fft.rfft(x, axis=0)
+    return float(np.sum(np.abs(spectrum[np.fft.rfftfreq(len(x), 1 / SR) < hz]) ** 2))
+
+
+def test_a_low_voice_keeps_its_fundamental_below_the_register_floor():
+    # Spoken-like syllables on 80-120 Hz with thirty partials each (their strengths drawn
+    # anew per syllable), centred over a side-panned chord that pulses twice a second.
+    rng = np.random.default_rng(3)
+    n = int(5.0 * SR)
+    voice = np.zeros(n)
+    pos = int(0.2 * SR)
+    while pos < n:
+        m = min(int(rng.uniform(0.15, 0.35) * SR), n - pos)
+        f0 = rng.uniform(80, 120) * (1 + 0.05 * np.linspace(-1, 1, m) * rng.choice([-1, 1]))
+        phase = 2 * np.pi * np.cumsum(f0) / SR
+        amps = rng.uniform(0.2, 1.0, 30) / np.arange(1, 31)
+        voice[pos : pos + m] += np.hanning(m) * sum(
+            a * np.sin((k + 1) * phase) for k, a in enumerate(amps)
+        )
+        pos += m + int(rng.uniform(0.05, 0.2) * SR)
+    t = np.arange(n) / SR
+    chord = sum(np.sin(2 * np.pi * hz * t) for hz in (330.0, 415.0, 495.0))
+    chord *= 0.05 * (1 + 0.5 * np.sign(np.sin(2 * np.pi * 2 * t)))
+    voice *= 0.1
+    mix = np.stack([voice + 1.5 * chord, voice + 0.5 * chord], axis=1).astype(np.float32)
+
+    stems = DspEngine().separate(mix, SR, "pro")
+
+    # A fixed 70-180 Hz floor kept 1.4 % of it in vocals (the bass took 3.7 %); now 49 %.
+    assert _low_energy(stems["vocals"], 140.0) > 0.2 * _low_energy(mix, 140.0)
+    assert _low_energy(stems["vocals"], 140.0) > 5 * _low_energy(stems["bass"], 140.0)
+
+
 @pytest.mark.parametrize("size", [3, 5, 9, 13, 17])
 @pytest.mark.parametrize("axis", [0, 1])
 def test_the_sorting_network_median_is_median_filter(size, axis):

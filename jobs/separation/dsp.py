@@ -2,7 +2,8 @@
 
 Per chunk: a REPET-SIM repetition model (each frame against its most similar frames)
 separates the non-repeating, centred lead from the accompaniment; a harmonic–percussive
-split gives drums (with a longer time median for the kick's low band); the partials of
+split gives drums (with a longer time median for the kick's low band, and above a few
+kHz only sparse partials held harmonic, not a cymbal's steady wash); the partials of
 each frame's bass pitch give bass; register gives guitar and piano.
 Source power estimates become soft Wiener masks that sum to one, so the stems add up to
 the mixture; a stereo pair's stems come from multichannel Wiener filters instead, which
@@ -52,9 +53,10 @@ FLOOR_S, FLOOR_W = 1.0, 1.5
 BROAD_X = 4.0  # the wider frequency median's span, in PERC_HZ (see _broadband); tune part
 # Tuned on the "tune" part only: where the harmonic estimate hands over to the tonal one
 # (Hz, see _tonal); the span (bins) of the frequency medians that tell a held partial and a
-# broad rise in the kick's band, how far a partial stands above its span's median before it
-# raises the bar for a rise (KICK_PEAK: at twice that a rise must double it), and how a
-# kick's ring decays (dB/s) and for how long (s) its broad rise is followed (see _kick_rise).
+# broad rise in the kick's band, how far a held partial stands above its span's median
+# before it raises the bar for a rise (KICK_PEAK; at twice that, a rise must clear twice
+# the floor), and how a kick's ring decays (dB/s) and for how long (s) its broad rise is
+# followed (see _kick_rise).
 TONAL_LO, TONAL_HI = 3000.0, 6000.0
 KICK_BINS, KICK_PEAK, RING_DB, RING_S = 7, 2.0, 86.0, 0.28
 F0_LO, F0_HI, HARMONICS, COMB_K, COMB_BINS, COMB_DECAY = 30.0, 320.0, 8, 4, 1.2, 0.66

@@ -2,7 +2,8 @@
 
 Per chunk: a REPET-SIM repetition model (each frame against its most similar frames)
 separates the non-repeating, centred lead from the accompaniment; a harmonic–percussive
-split gives drums (with a longer time median for the kick's low band); the partials of
+split gives drums (with a longer time median for the kick's low band, and above a few
+kHz only sparse partials held harmonic, not a cymbal's steady wash); the partials of
 each frame's bass pitch give bass; register gives guitar and piano.
 Source power estimates become soft Wiener masks that sum to one, so the stems add up to
 the mixture; a stereo pair's stems come from multichannel Wiener filters instead, which
@@ -51,6 +52,14 @@ KICK_S, KICK_LO, KICK_HI = 0.4, 150.0, 400.0
 # the weight it gets as harmonic power (see _steady_floor).
 FLOOR_S, FLOOR_W = 1.0, 1.5
 BROAD_X = 4.0  # the wider frequency median's span, in PERC_HZ (see _broadband); tune part
+# Tuned on the "tune" part only: where the harmonic estimate hands over to the tonal one
+# (Hz, see _tonal); the span (bins) of the frequency medians that tell a held partial and a
+# broad rise in the kick's band, how far a held partial stands above its span's median
+# before it raises the bar for a rise (KICK_PEAK; at twice that, a rise must clear twice
+# the floor), and how a kick's ring decays (dB/s) and for how long (s) its broad rise is
+# followed (see _kick_rise).
+TONAL_LO, TONAL_HI = 3000.0, 6000.0
+KICK_BINS, KICK_PEAK, RING_DB, RING_S = 7, 2.0, 86.0, 0.28
 F0_LO, F0_HI, HARMONICS, COMB_K, COMB_BINS, COMB_DECAY = 30.0, 320.0, 8, 4, 1.2, 0.66
 COMB_CAP = 2.0  # the most a partial may hold (magnitude) over the loudest below it
 # Tuned on bench/devset.py's "tune" part (all 16 songs): the weight of the magnitude halfway
@@ -335,8 +344,15 @@ def _accompaniment_shares(
     perc = _pool_high(_broadband(full, PERC_HZ / float(full_freqs[1, 0])), split)
     acc = _pool_high(full, split)
     freqs = _pool_high(full_freqs, split)
-    harm = _held_median(acc, max(3, int(HARM_S / frame_s) | 1))
+    harm_size = max(3, int(HARM_S / frame_s) | 1)
+    harm = _held_median(acc, harm_size)
     np.maximum(harm, FLOOR_W * _steady_floor(perc, int(FLOOR_S / frame_s)), out=harm)
+    high = int(np.searchsorted(freqs[:, 0], TONAL_LO))
+    tonal = _tonal(acc[high:], perc[high:], harm_size)
+    weight = _smoothstep(freqs[high:], TONAL_LO, TONAL_HI)
+    harm[high:] *= 1.0 - weight
+    harm[high:] += weight * tonal
+    del tonal
     harm **= HPSS_POW
     perc *= PERC_GAIN
     perc **= HPSS_POW
@@ -350,7 +366,8 @@ def _accompaniment_shares(
     # transient.
     low = int(np.searchsorted(freqs[:, 0], KICK_HI))
     floor = _held_median(acc[:low], max(3, int(KICK_S / frame_s) | 1))
-    rise = np.maximum(acc[:low] - floor, 0.0) ** 2
+    rise = _kick_rise(acc[:low], floor, frame_s)
+    rise **= 2
     floor **= 2
     low_h = floor / (floor + rise + _EPS)
     blend = _smoothstep(freqs[:low], KICK_LO, KICK_HI)
@@ -384,6 +401,51 @@ def _broadband(mag: np.ndarray, span_bins: float) -> np.ndarray:
     np.minimum(narrow, wide[:, None], out=narrow)
     np.minimum(out[whole:], wide[-1], out=out[whole:])
     return out
+
+
+def _tonal(acc: np.ndarray, perc: np.ndarray, size: int) -> np.ndarray:
+    """The harmonic estimate above TONAL_LO: the held time median (see _held_median) of
+    what stands above the percussive estimate `perc`, (bins, frames).
+
+    Up there a harmonic sound is a few sparse partials, each far above the frequency
+    median, where a cymbal's or a hi-hat's wash is noise: as loud as that median at every
+    bin and steady for as long as it rings, so a time median (or the steady floor) alone
+    calls it harmonic. Noise stands above its median in only half of the frames, so its
+    held median of the excess stays near zero.
+    """
+    excess = np.subtract(acc, perc)
+    np.maximum(excess, 0.0, out=excess)
+    return _held_median(excess, size)
+
+
+def _kick_rise(acc: np.ndarray, floor: np.ndarray, frame_s: float) -> np.ndarray:
+    """What of the low band's `acc` counts as a kick, from its held `floor`, (bins, frames).
+
+    Where the floor is a held partial, standing above its neighbours as a bass note's do,
+    a rise must clear up to twice it: a plucked or slapped note overshoots its own level
+    at each attack, a kick is not tied to the partials. A kick rises across the band;
+    that broad part of its rise (a frequency median) goes on as a ring that decays at
+    RING_DB per second for RING_S, where the time medians hold a ringing kick as if it
+    were a note. A narrow attack leaves no ring.
+    """
+    peak = _median(floor, KICK_BINS, axis=0)
+    peak *= KICK_PEAK
+    peak += _EPS
+    np.divide(floor, peak, out=peak)
+    peak -= 1.0
+    np.clip(peak, 0.0, 1.0, out=peak)
+    peak += 1.0
+    peak *= floor
+    rise = np.subtract(acc, peak, out=peak)
+    np.maximum(rise, 0.0, out=rise)
+    broad = _median(rise, KICK_BINS, axis=0)
+    ring = broad.copy()
+    decay = 10.0 ** (-RING_DB * frame_s / 20.0)
+    for k in range(1, min(int(round(RING_S / frame_s)), broad.shape[1] - 1) + 1):
+        np.maximum(ring[:, k:], broad[:, :-k] * decay**k, out=ring[:, k:])
+    np.minimum(ring, acc, out=ring)
+    np.maximum(rise, ring, out=rise)
+    return rise
 
 
 def _held_median(a: np.ndarray, size: int) -> np.ndarray:

@@ -321,9 +321,20 @@ def test_the_held_median_keeps_a_note_from_its_onset_but_not_a_short_hit():
     assert held[1].max() == 0.0
 
 
+def _band(x: np.ndarray, lo: float, hi: float, sr: int = SR) -> np.ndarray:
+    """x with only its lo..hi Hz left (an FFT brick wall)."""
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(len(x), 1.0 / sr)
+    spec[(f < lo) | (f >= hi)] = 0.0
+    return np.fft.irfft(spec, len(x))
+
+
 def test_a_steady_noise_bed_stays_mostly_out_of_drums_and_lone_hits_do_not():
+    from jobs.separation.dsp import TONAL_LO
+
     rng = np.random.default_rng(3)
-    noise = rng.normal(0, 0.05, int(4.0 * SR))
+    # Below TONAL_LO: above it steady noise is taken for cymbal wash (see the next test).
+    noise = _band(rng.normal(0, 0.05, int(4.0 * SR)), 0.0, 0.8 * TONAL_LO)
     clicks = np.zeros_like(noise)
     clicks[:: SR // 2] = 1.0  # the first on the first sample: the floor's edge sees it
     hits = np.convolve(clicks, rng.normal(0, 0.3, 400) * np.exp(-np.arange(400) / 60))
@@ -337,6 +348,27 @@ def test_a_steady_noise_bed_stays_mostly_out_of_drums_and_lone_hits_do_not():
     # rest's (a frequency median against a time median alone gave drums over 5 % of it).
     assert _energy(drums["bed"]) < 0.03 * _energy(noise)
     assert _energy(hits - drums["hits"]) < 0.1 * _energy(hits)
+
+
+def test_a_steady_noise_wash_up_high_is_drums_and_its_partials_are_not():
+    from jobs.separation.dsp import TONAL_HI
+
+    rng = np.random.default_rng(4)
+    n = int(4.0 * SR)
+    t = np.arange(n) / SR
+    # A ride's wash: noise above TONAL_HI all along; over it, three held partials as loud.
+    wash = _band(rng.normal(0, 0.05, n), TONAL_HI, SR / 2)
+    partials = sum(0.02 * np.sin(2 * np.pi * f * t) for f in (7040.0, 8370.0, 9960.0))
+    mix = np.stack([wash + partials] * 2, axis=1).astype(np.float32)
+
+    drums = DspEngine().separate(mix, SR, "pro")["drums"][:, 0]
+
+    # Noise stands above its frequency median in half of the frames, a partial in all:
+    # the held median of that excess keeps the partials harmonic and gives the wash to
+    # the drums (a time median or the steady floor alone held the wash as harmonic).
+    drum_partials = sum(_energy(_band(drums, f - 40.0, f + 40.0)) for f in (7040.0, 8370.0, 9960.0))
+    assert _energy(drums) - drum_partials > 0.5 * _energy(wash)
+    assert drum_partials < 0.1 * _energy(partials)
 
 
 def test_the_percussive_estimate_holds_a_broadband_hit_but_not_a_crowded_chord():

@@ -67,6 +67,10 @@ COMB_CAP = 2.0  # the most a partial may hold (magnitude) over the loudest below
 # span: the register up to CONF_REACH times the pitch, averaged over CONF_S seconds, where a
 # comb holding CONF_FULL of that register's harmonic power or more keeps the bass whole.
 PITCH_GAP, CONF_REACH, CONF_S, CONF_FULL = 0.5, 2.5, 1.5, 0.5
+# Tuned on the "tune" part only: the span (s) of the running time median (see _held_median)
+# that the bass pitch is found on, so a note holds its pitch while it lasts (see
+# _accompaniment_shares).
+PITCH_HOLD_S = 0.4
 # Tuned on the "tune" part only: the final multichannel Wiener stage's spatial covariances
 # weigh each bin by its mask to this power (where a source dominates), pool over bins
 # within this many octaves either side, and keep this fraction of the trace on the diagonal.
@@ -376,8 +380,14 @@ def _accompaniment_shares(
     # Bass: the harmonic power on the comb of each frame's bass pitch (see _bass_comb).
     top = int(np.searchsorted(freqs[:, 0], F0_HI * COMB_K))
     harmonic = np.sqrt(h_share[:top]) * acc[:top]
+    # The pitch is found on what holds for a while: a bass note's partials stay put while
+    # it sounds, where a voice's glide or vibrato (often louder in this register than the
+    # bass) moves on and a hit dies away. On the frame's own magnitudes the pitch followed
+    # the voice through the decay of held bass notes.
+    steady = _held_median(acc[:top], max(3, int(PITCH_HOLD_S / frame_s) | 1))
+    np.minimum(steady, harmonic, out=steady)
     bass = np.zeros_like(h_share)
-    bass[:top] = h_share[:top] * _bass_comb(harmonic, freqs[:top, 0], frame_s)
+    bass[:top] = h_share[:top] * _bass_comb(harmonic, freqs[:top, 0], frame_s, steady)
     return _unpool_high(drum, split, bins), _unpool_high(bass, split, bins)
 
 
@@ -488,20 +498,24 @@ def _steady_floor(perc: np.ndarray, frames: int) -> np.ndarray:
     return np.repeat(floor, 4, axis=1)[:, :count]
 
 
-def _bass_comb(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.ndarray:
+def _bass_comb(
+    harmonic: np.ndarray, freqs: np.ndarray, frame_s: float, steady: np.ndarray | None = None
+) -> np.ndarray:
     """How much of each low bin's harmonic power belongs to the bass, (bins, frames).
 
-    Each frame's bass pitch comes from _bass_pitch. The comb takes its first COMB_K
-    partials, a Gaussian of COMB_BINS bins each, partial k weighted COMB_DECAY**(k - 1):
-    the higher a partial, the likelier another instrument shares it, so a fixed
-    crossover's all-or-nothing becomes a per-frame, per-partial share. A partial more than
-    COMB_CAP times louder than every partial below it gives the bass only the capped part
-    of its power, and the whole comb fades where it explains little of the bass register
-    (see _bass_confidence).
+    Each frame's bass pitch comes from _bass_pitch on `steady` (what of the harmonic
+    magnitude holds over PITCH_HOLD_S, same shape; `harmonic` itself if None). The comb
+    takes its first COMB_K partials, a Gaussian of COMB_BINS bins each, partial k weighted
+    COMB_DECAY**(k - 1): the higher a partial, the likelier another instrument shares it,
+    so a fixed crossover's all-or-nothing becomes a per-frame, per-partial share. A
+    partial more than COMB_CAP times louder than every partial below it gives the bass
+    only the capped part of its power, and the whole comb fades where it explains little
+    of the bass register (see _bass_confidence).
     """
     bin_hz = float(freqs[1])
     top = len(freqs)
-    f0 = _bass_pitch(harmonic, freqs, frame_s)[None, :]  # (1, frames)
+    pitched = harmonic if steady is None else steady
+    f0 = _bass_pitch(pitched, freqs, frame_s)[None, :]  # (1, frames)
     f = freqs.astype(np.float32)[:, None]
     k = np.maximum(np.rint(f / f0), 1.0)
     dist = (f - k * f0) / bin_hz

@@ -440,3 +440,25 @@ def test_spatial_filters_part_overlapping_sources_that_one_mask_cannot():
         error = np.sum(np.abs(image - truth) ** 2) / np.sum(np.abs(truth) ** 2)
         assert error < 0.01  # halving it would leave (a - b) / 2: an error near 0.5
     np.testing.assert_allclose(got[0] + got[1], (a + b).transpose(2, 0, 1), atol=1e-4)
+
+
+def test_a_held_bass_note_keeps_its_pitch_under_a_louder_gliding_voice():
+    # A 55 Hz note throughout; from frame 50 to 150 a voice four times louder glides from
+    # 90 to 300 Hz, so each frame's own partials point at the voice's pitch, not the note's.
+    from jobs.separation.dsp import _accompaniment_shares
+
+    sr, n_fft, frames = 44100, 4096, 200
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr).astype(np.float32)[:, None]
+    bin_hz = float(freqs[1, 0])
+    acc = np.full((len(freqs), frames), 1e-3, dtype=np.float32)
+    note = int(round(55.0 / bin_hz))
+    for k in range(1, 5):
+        acc[int(round(k * 55.0 / bin_hz))] += 1.0 / k
+    for t, f0 in zip(range(50, 150), np.linspace(90.0, 300.0, 100), strict=True):
+        for k in range(1, 7):
+            acc[int(round(k * f0 / bin_hz)), t] += 4.0 / np.sqrt(k)
+
+    _, bass = _accompaniment_shares(acc, freqs, 1024 / sr, int(4000.0 / bin_hz))
+
+    assert bass[note, :40].mean() > 0.8
+    assert bass[note, 60:140].mean() > 0.5  # the note's share while the voice glides

@@ -18,6 +18,7 @@ time; long inputs and stems live on temp files (see buffers) and finished rows l
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import queue
 import threading
@@ -29,6 +30,7 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 from scipy.ndimage import median_filter, uniform_filter1d
+from threadpoolctl import threadpool_limits
 
 from . import TIER_STEMS, Outputs, Progress, buffers, checked_input
 
@@ -631,6 +633,37 @@ def _lead_comb(lead: np.ndarray, freqs: np.ndarray, frame_s: float, top: int) ->
     return comb
 
 
+class _BlasLimit:
+    """Who holds _one_blas's process-wide limit, and how to undo it."""
+
+    lock = threading.Lock()
+    users = 0
+    limiter: threadpool_limits | None = None
+
+
+@contextlib.contextmanager
+def _one_blas() -> Iterator[None]:
+    """BLAS (OpenBLAS's own thread pool) limited to one thread, restored afterwards.
+
+    Beside the two chunk threads, a product such as _repetition's wakes BLAS's threads,
+    and their waiting costs more CPU than the product. The limit is process-wide and the
+    engine runs in worker processes that do other things, so it is counted: the last of
+    overlapping separations restores the limits as they were before the first.
+    """
+    with _BlasLimit.lock:
+        if _BlasLimit.users == 0:
+            _BlasLimit.limiter = threadpool_limits(limits=1, user_api="blas")
+        _BlasLimit.users += 1
+    try:
+        yield
+    finally:
+        with _BlasLimit.lock:
+            _BlasLimit.users -= 1
+            if _BlasLimit.users == 0 and _BlasLimit.limiter is not None:
+                _BlasLimit.limiter.restore_original_limits()
+                _BlasLimit.limiter = None
+
+
 def _ahead(
     make: Callable[[int], Iterator[T]], count: int, parallel: bool, depth: int = 1
 ) -> Iterator[Iterator[T]]:
@@ -674,7 +707,8 @@ def _ahead(
             yield item
             del item
 
-    with ThreadPoolExecutor(2, thread_name_prefix="dsp-chunk") as pool:
+    # The chunk threads fill both cores: BLAS's own pool on top would only wait (_one_blas).
+    with _one_blas(), ThreadPoolExecutor(2, thread_name_prefix="dsp-chunk") as pool:
         queues: collections.deque[queue.Queue] = collections.deque()
         try:
             for i in range(min(2, count)):

@@ -6,8 +6,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from jobs.separation import TIER_STEMS, SeparationError, get_engine
+from jobs.separation import TIER_STEMS, SeparationError, dsp, get_engine
 from jobs.separation.dsp import DspEngine
 
 SR = 22050
@@ -462,3 +463,29 @@ def test_a_held_bass_note_keeps_its_pitch_under_a_louder_gliding_voice():
 
     assert bass[note, :40].mean() > 0.8
     assert bass[note, 60:140].mean() > 0.5  # the note's share while the voice glides
+
+
+def _blas_threads() -> set[int]:
+    return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+
+def test_chunk_threads_run_blas_on_one_thread_and_restore_it():
+    # BLAS's own pool beside the two chunk threads only waits, at a cost in CPU time; the
+    # limit is process-wide, so it must be undone, by the last of overlapping users.
+    with threadpool_limits(limits=2, user_api="blas"):
+        seen: list[set[int]] = []
+
+        def make(i: int):
+            seen.append(_blas_threads())
+            yield i
+
+        assert [list(c) for c in dsp._ahead(make, 3, parallel=True)] == [[0], [1], [2]]
+        assert seen == [{1}] * 3
+        assert _blas_threads() == {2}
+        first, second = dsp._one_blas(), dsp._one_blas()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert _blas_threads() == {1}  # the other separation still runs
+        second.__exit__(None, None, None)
+        assert _blas_threads() == {2}

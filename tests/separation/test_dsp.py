@@ -273,7 +273,7 @@ def test_a_low_voice_keeps_its_fundamental_below_the_register_floor():
     assert _low_energy(stems["vocals"], 140.0) > 5 * _low_energy(stems["bass"], 140.0)
 
 
-@pytest.mark.parametrize("size", [3, 5, 9, 13, 17])
+@pytest.mark.parametrize("size", [3, 5, 7, 9, 11, 13, 17, 19, 25])
 @pytest.mark.parametrize("axis", [0, 1])
 def test_the_sorting_network_median_is_median_filter(size, axis):
     from scipy.ndimage import median_filter
@@ -285,6 +285,33 @@ def test_the_sorting_network_median_is_median_filter(size, axis):
     shape[axis] = size
 
     np.testing.assert_array_equal(_median(a, size, axis), median_filter(a, shape, mode="nearest"))
+
+
+@pytest.mark.parametrize("size", sorted(dsp._MEDIAN_PAIRS))
+def test_each_searched_median_network_gives_the_median_of_every_0_1_input(size):
+    # Bit-sliced: input k of case c is bit k of c, 64 cases to a word, all 2**size at once
+    # (min is &, max is |); a min/max network that gives the majority of every 0-1 input
+    # gives the median of any input.
+    words = np.arange(1 << (size - 6), dtype=np.uint64)
+    low = [sum(1 << b for b in range(64) if b >> k & 1) for k in range(6)]
+    x = [np.full_like(words, m) for m in low]
+    x += [np.uint64(0) - (words >> np.uint64(k - 6) & np.uint64(1)) for k in range(6, size)]
+    votes = np.zeros(64 << (size - 6), dtype=np.uint8)
+    for k in range(size):
+        votes += np.unpackbits(x[k].view(np.uint8), bitorder="little")
+    majority = np.packbits(votes > size // 2, bitorder="little").view(np.uint64)
+
+    for i, j, _, _ in dsp._median_network(size):
+        x[i], x[j] = x[i] & x[j], x[i] | x[j]
+
+    np.testing.assert_array_equal(x[size // 2], majority)
+
+
+def test_the_one_sided_exchanges_skip_only_unread_outputs():
+    network = dsp._median_network(25)
+
+    assert sum(low + high for _, _, low, high in network) < 2 * len(network)
+    assert len(network) < len(dsp._batcher_pairs(25))
 
 
 def test_the_transforms_give_back_the_signal_under_a_mask_of_ones():

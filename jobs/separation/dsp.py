@@ -350,7 +350,7 @@ def _accompaniment_shares(
     perc = _pool_high(_broadband(full, PERC_HZ / float(full_freqs[1, 0])), split)
     acc = _pool_high(full, split)
     freqs = _pool_high(full_freqs, split)
-    harm_size = max(3, int(HARM_S / frame_s) | 1)
+    harm_size = _odd(HARM_S / frame_s)
     harm = _held_median(acc, harm_size)
     np.maximum(harm, FLOOR_W * _steady_floor(perc, int(FLOOR_S / frame_s)), out=harm)
     high = int(np.searchsorted(freqs[:, 0], TONAL_LO))
@@ -371,7 +371,7 @@ def _accompaniment_shares(
     # (a held bass note does not, nor a plucked one's attack: see _held_median) is the
     # transient.
     low = int(np.searchsorted(freqs[:, 0], KICK_HI))
-    floor = _held_median(acc[:low], max(3, int(KICK_S / frame_s) | 1))
+    floor = _held_median(acc[:low], _odd(KICK_S / frame_s))
     rise = _kick_rise(acc[:low], floor, frame_s)
     rise **= 2
     floor **= 2
@@ -386,7 +386,7 @@ def _accompaniment_shares(
     # it sounds, where a voice's glide or vibrato (often louder in this register than the
     # bass) moves on and a hit dies away. On the frame's own magnitudes the pitch followed
     # the voice through the decay of held bass notes.
-    steady = _held_median(acc[:top], max(3, int(PITCH_HOLD_S / frame_s) | 1))
+    steady = _held_median(acc[:top], _odd(PITCH_HOLD_S / frame_s))
     np.minimum(steady, harmonic, out=steady)
     bass = np.zeros_like(h_share)
     bass[:top] = h_share[:top] * _bass_comb(harmonic, freqs[:top, 0], frame_s, steady)
@@ -404,7 +404,7 @@ def _broadband(mag: np.ndarray, span_bins: float) -> np.ndarray:
     """
     out = _freq_median(mag, span_bins)
     pooled = _pool_high(mag, 0)
-    size = max(3, int(span_bins * BROAD_X / 8) | 1)
+    size = _odd(span_bins * BROAD_X / 8)
     wide = np.empty_like(pooled)
     for r in (0, 1):
         wide[r::2] = _median(pooled[r::2], size, axis=0)
@@ -492,7 +492,7 @@ def _steady_floor(perc: np.ndarray, frames: int) -> np.ndarray:
     blocks = -(-count // 4)
     padded = np.pad(perc, ((0, 0), (0, blocks * 4 - count)), mode="edge")
     means = padded.reshape(perc.shape[0], blocks, 4).mean(axis=2)
-    size = max(3, (frames // 4) | 1)
+    size = _odd(frames // 4)
     # Mirrored at the ends: repeating the first block, as _median does, would make a hit
     # on a chunk's first frame its floor for half a span.
     means = np.pad(means, ((0, 0), (size // 2, size // 2)), mode="symmetric")
@@ -519,9 +519,8 @@ def _bass_comb(
     pitched = harmonic if steady is None else steady
     f0 = _bass_pitch(pitched, freqs, frame_s)[None, :]  # (1, frames)
     f = freqs.astype(np.float32)[:, None]
-    k = np.maximum(np.rint(f / f0), 1.0)
-    dist = (f - k * f0) / bin_hz
-    comb = np.exp(-0.5 * (dist / COMB_BINS) ** 2) * COMB_DECAY ** (k - 1)
+    k, comb = _partials(f, f0, bin_hz, COMB_BINS)
+    comb *= COMB_DECAY ** (k - 1)
     comb[k > COMB_K] = 0.0
     # A partial louder than COMB_CAP times every partial below it is mostly someone
     # else's (or the pitch is an octave low and the comb's fundamental sits in a gap):
@@ -540,6 +539,16 @@ def _bass_comb(
     comb *= _bass_confidence(comb, harmonic, f < CONF_REACH * f0, frame_s)
     comb[comb < 1e-6] = 0.0  # no subnormal floats downstream: they are slow
     return comb
+
+
+def _partials(
+    f: np.ndarray, f0: np.ndarray, bin_hz: float, width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """For bins at frequencies `f` (bins, 1) and pitches `f0` (1, frames): the number of
+    each bin's nearest partial (1 up), and a Gaussian of `width` bins around that partial."""
+    k = np.maximum(np.rint(f / f0), 1.0)
+    dist = (f - k * f0) / bin_hz
+    return k, np.exp(-0.5 * (dist / width) ** 2)
 
 
 def _bass_pitch(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.ndarray:
@@ -587,7 +596,7 @@ def _harmonic_pitch(
     roots = np.power(mag[:top], np.float32(1 / 3))  # a third of np.cbrt's time
     salience = scipy.sparse.csr_array(weights) @ roots
     best = np.argmax(salience, axis=0)
-    best = median_filter(best, size=max(3, int(0.1 / frame_s) | 1), mode="nearest")
+    best = median_filter(best, size=_odd(0.1 / frame_s), mode="nearest")
     return cands[best].astype(np.float32)
 
 
@@ -625,10 +634,7 @@ def _lead_comb(lead: np.ndarray, freqs: np.ndarray, frame_s: float, top: int) ->
     bin_hz = float(freqs[1])
     span = (LEAD_F0_LO, LEAD_F0_HI)
     f0 = _harmonic_pitch(lead, freqs, frame_s, span, LEAD_HARMONICS, LEAD_FROM_HZ)[None, :]
-    f = freqs[:top, None].astype(np.float32)
-    k = np.maximum(np.rint(f / f0), 1.0)
-    dist = (f - k * f0) / bin_hz
-    comb = np.exp(-0.5 * (dist / LEAD_WIDTH) ** 2)
+    _, comb = _partials(freqs[:top, None].astype(np.float32), f0, bin_hz, LEAD_WIDTH)
     comb[comb < 1e-6] = 0.0  # no subnormal floats downstream: they are slow
     return comb
 
@@ -812,7 +818,7 @@ def _repetition(mag: np.ndarray, k: int, exclude: int) -> np.ndarray:
 
 def _freq_median(mag: np.ndarray, span_bins: float) -> np.ndarray:
     """Median across ~span_bins frequency bins, on 4-bin pools: the wide filter at 1/16 cost."""
-    size = max(3, int(span_bins / 4) | 1)
+    size = _odd(span_bins / 4)
     return _unpool_high(_median(_pool_high(mag, 0), size, axis=0), 0, len(mag))
 
 
@@ -1084,6 +1090,11 @@ def _spatial_image(
     out[:, 1, :top] += r01.conj() * z0
     out[..., :top] *= m[:, None, :top]
     return out
+
+
+def _odd(size: float) -> int:
+    """A median kernel's length: `size` rounded down to an odd count, at least 3."""
+    return max(3, int(size) | 1)
 
 
 def _smoothstep(f: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--devset", choices=("heldout", "tune", "shared"), default="heldout")
     ap.add_argument("--tracks", type=int, default=8)
-    ap.add_argument("--start", type=int, default=0, help="leave out the part's first songs")
+    ap.add_argument("--start", type=int, default=0, help="quality: leave out the first songs")
     ap.add_argument("--per-song", action="store_true", help="engine-textbook for each song")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=1, help="--devset shared: tuned on seed 0")
@@ -308,9 +308,8 @@ def main(argv: list[str] | None = None) -> None:
 
         songs = broad.songs(Path(args.work) / "devset", args.devset, args.tracks, args.seconds)
         args.label = f"bench/devset.py {args.devset} part"
-    songs = songs[args.start :]
     if "quality" not in skip:
-        quality(args, songs, engines, tiers)
+        quality(args, songs[args.start :], engines, tiers)
     if "speed" not in skip:
         speed(args, songs, engines, tiers)
     if "memory" not in skip:

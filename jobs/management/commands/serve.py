@@ -32,9 +32,10 @@ GRACEFUL_SECONDS = 30
 
 def _second_worker(record: logging.LogRecord) -> bool:
     """False (drop it) for dramatiq's warning that a second worker's middleware was added."""
+    message = record.getMessage()
     return not (
-        record.msg.startswith("You're adding a middleware of the same type twice")
-        and type(record.args[0]).__name__ == "_WorkerMiddleware"  # type: ignore[index]
+        message.startswith("You're adding a middleware of the same type twice")
+        and "_WorkerMiddleware" in message
     )
 
 

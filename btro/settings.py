@@ -282,6 +282,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.Retries",
         "dramatiq.middleware.ShutdownNotifications",
         "jobs.middleware.GracefulShutdown",
+        "jobs.middleware.PrefetchPerThread",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
     ],
 }

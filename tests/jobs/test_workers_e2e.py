@@ -133,6 +133,40 @@ def test_a_worker_stopped_by_sigterm_loses_no_job_and_runs_none_twice(
     print(f"SIGTERM, grace {grace} s: job done {done_in:.1f} s later on {broker_url[:5]}")
 
 
+@pytest.mark.parametrize("broker_url", [REDIS_URL, AMQP_URL], ids=["redis", "rabbitmq"])
+def test_a_queued_job_waits_in_the_broker_not_behind_a_busy_workers_job(
+    broker_url, user, settings, tmp_path
+):
+    """A one-thread worker holds only the job it runs (Dramatiq would prefetch a second):
+    a worker that starts while it runs takes the other job at once."""
+    require_service(broker_url, "the broker")
+    env = _worker_env(broker_url, settings, tmp_path, FAKE_ENGINE_SECONDS="8")
+    log = tmp_path / "workers.log"
+    job_ids = [_live_job(user), _live_job(user)]
+    _send_to(broker_url, *job_ids)
+    args = ["rundramatiq", "--processes", "1", "--threads", "1"]
+    first = spawn(args, env, log)
+    second = None
+    try:
+        running = Job.objects.filter(pk__in=job_ids, progress__gt=10)
+        first_job = wait_for(running.first, 60, "the first worker's job", log)
+        second = spawn(args, env, log)
+        other = Job.objects.filter(pk__in=job_ids).exclude(pk=first_job.pk)
+        wait_for(other.filter(progress__gt=10).exists, 60, "the second worker's job", log)
+        first_job.refresh_from_db()
+        started_while = first_job.status
+        for job_id in job_ids:
+            wait_for(Job.objects.filter(pk=job_id, status="succeeded").exists, 60, "both jobs", log)
+    finally:
+        for process in (first, second):
+            if process is not None:
+                kill(process)
+    assert started_while == "queued", "the second job waited for the first one's worker"
+    for job_id in job_ids:
+        assert Job.objects.get(pk=job_id).attempts == 1
+        _assert_charged_once(job_id)
+
+
 def _worker_env(broker_url: str, settings, tmp_path, **overrides: str) -> dict[str, str]:
     """The environment of worker processes on this broker, the test database and a slow
     fake engine, with `overrides`."""
@@ -148,14 +182,19 @@ def _worker_env(broker_url: str, settings, tmp_path, **overrides: str) -> dict[s
 
 def _live_job_sent(user, broker_url: str) -> str:
     """A live pro job created through the API and sent on the real broker; its id."""
+    job_id = _live_job(user)
+    _send_to(broker_url, job_id)
+    return job_id
+
+
+def _live_job(user) -> str:
+    """A live pro job created through the API (on this process's StubBroker); its id."""
     api = client_for(api_key_create(user=user, mode="live")[1])
     response = api.post(
         "/v1/jobs", {"file": upload(data=wav_bytes(2)), "tier": "pro"}, format="multipart"
     )
     assert response.status_code == 201, response.content
-    job_id = response.json()["id"]
-    _send_to(broker_url, job_id)
-    return job_id
+    return response.json()["id"]
 
 
 def _assert_charged_once(job_id: str) -> None:
@@ -163,8 +202,9 @@ def _assert_charged_once(job_id: str) -> None:
     assert not CreditEntry.objects.filter(job_id=job_id, kind="refund").exists()
 
 
-def _send_to(broker_url: str, job_id: str) -> None:
-    """Enqueue on the real broker (this test process itself runs on the StubBroker)."""
+def _send_to(broker_url: str, *job_ids: str) -> None:
+    """Enqueue on the real broker, emptied first (this test process itself runs on the
+    StubBroker)."""
     from jobs.tasks import run_job
 
     if broker_url.startswith("redis"):
@@ -177,5 +217,6 @@ def _send_to(broker_url: str, job_id: str) -> None:
         broker = RabbitmqBroker(url=broker_url)
     broker.declare_queue("separate.dsp")
     broker.flush_all()
-    broker.enqueue(run_job.message(job_id))  # a dsp-queue job, as the engine is no demucs
+    for job_id in job_ids:
+        broker.enqueue(run_job.message(job_id))  # a dsp-queue job, as the engine is no demucs
     broker.close()

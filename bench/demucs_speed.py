@@ -7,15 +7,16 @@ htdemucs.
 
 Needs torch, demucs, numpy and soundfile, and this repository checked out (nothing of Django).
 Builds the published htdemucs architecture with random weights (real architecture, so real
-timing) in a temporary model folder, then, in one process, separates one stereo 44.1 kHz track
-with both, same model and settings (shifts 0, overlap 0.25, the model's segment), after a
-warm-up of each:
+timing) in a temporary model folder, then separates one stereo 44.1 kHz track with both, same
+model and settings (shifts 0, overlap 0.25, the model's segment):
   ours:   DemucsEngine(device, batch, streams).separate(audio, 44100, "pro")
   demucs: demucs.api.Separator("htdemucs", device, shifts=0, overlap=0.25).separate_tensor
-taking turns (the order alternates each run, so drift in machine load hits both alike), and
-reports the ratio of times per run (median, range), and the largest absolute difference of
-their stems. Peak memory is each one's child process (ru_maxrss) separating a longer track
-read from a WAV file, its stems written to float WAV files.
+each run in a process of its own (the engine's CPU settings are the process's: threads, the
+attention kernel, the heap), timed after loading and a 10 s warm-up, taking turns (the order
+alternates each run, so drift in machine load hits both alike), and reports the ratio of
+times per run (median, range), and the largest absolute difference of their stems. Peak
+memory is each one's process (ru_maxrss) separating a longer track, no warm-up.
+Every track is read from a WAV file; stems are written to float WAV files.
 """
 
 from __future__ import annotations
@@ -87,16 +88,26 @@ def timed(separate: Any, audio: Any, device: str) -> tuple[float, dict[str, Any]
 def child(
     side: str, wav: str, model_dir: str, device: str, batch: str, streams: str, out: str
 ) -> None:
-    """One separation in a process of its own: read the WAV, separate, write float stems."""
+    """One separation in a process of its own: read the WAV, separate, write float stems.
+    With `out` ending in "-timed", a warm-up on the first 10 s first, and the separation's
+    seconds written to out/seconds."""
     import soundfile as sf
 
     audio, rate = sf.read(wav, dtype="float32", always_2d=True)
     assert rate == RATE
-    separate = ours(Path(model_dir), device, int(batch), int(streams)) if side == "ours" else None
-    stems = separate(audio) if separate else theirs(Path(model_dir), device)(audio)
+    if side == "ours":
+        separate = ours(Path(model_dir), device, int(batch), int(streams))
+    else:
+        separate = theirs(Path(model_dir), device)
+    warm = out.endswith("-timed")
+    if warm:  # loads, allocator and kernel choices
+        separate(audio[: 10 * RATE])
+    seconds, stems = timed(separate, audio, device)
     Path(out).mkdir(parents=True, exist_ok=True)
     for name, stem in stems.items():
         sf.write(str(Path(out) / f"{name}.wav"), stem, RATE, subtype="FLOAT")
+    if warm:
+        (Path(out) / "seconds").write_text(f"{seconds}")
 
 
 def run_child(args: list[str]) -> tuple[float, float]:
@@ -169,25 +180,33 @@ def main() -> None:
         )
         print(f"{args.seconds:.0f} s stereo 44.1 kHz, tier pro, full-size random {MODEL}")
 
+        def command(side: str, wav: Path, models: Path, out: Path) -> list[str]:
+            return [
+                *(sys.executable, __file__, "--threads", str(args.threads), "--child", side),
+                *(str(wav), str(models)),
+                *(args.device, str(batch), str(streams), str(out)),
+            ]
+
         if args.runs:
-            audio = track(args.seconds)
-            sides = {
-                "ours": ours(model_dir, args.device, batch, streams),
-                "demucs": theirs(model_dir, args.device),
-            }
-            for separate in sides.values():  # loads, allocator and kernel choices
-                separate(audio[: int(min(args.seconds, 10.0) * RATE)])
+            wav = tmp_path / "track.wav"
+            sf.write(str(wav), track(args.seconds), RATE, subtype="FLOAT")
             times: dict[str, list[float]] = {"ours": [], "demucs": []}
-            stems: dict[str, dict[str, Any]] = {}
             for run in range(args.runs):
-                order = list(sides) if run % 2 == 0 else list(sides)[::-1]
+                order = list(times) if run % 2 == 0 else list(times)[::-1]
                 for side in order:
-                    seconds, stems[side] = timed(sides[side], audio, args.device)
-                    times[side].append(seconds)
-                    print(f"  run {run + 1} {side:6s} {seconds:7.2f} s", flush=True)
+                    out = tmp_path / f"{side}-timed"
+                    run_child(command(side, wav, model_dir, out))
+                    times[side].append(float((out / "seconds").read_text()))
+                    print(f"  run {run + 1} {side:6s} {times[side][-1]:7.2f} s", flush=True)
             ratios = [o / d for o, d in zip(times["ours"], times["demucs"], strict=True)]
+            stems = {
+                side: {
+                    wav.name: sf.read(wav)[0] for wav in (tmp_path / f"{side}-timed").glob("*.wav")
+                }
+                for side in times
+            }
             diff = max(
-                float(np.abs(stems["ours"][s] - stems["demucs"][s]).max()) for s in stems["ours"]
+                float(np.abs(stems["ours"][n] - stems["demucs"][n]).max()) for n in stems["ours"]
             )
             print(f"time ours   {spread(times['ours'], ' s')}")
             print(f"time demucs {spread(times['demucs'], ' s')}")
@@ -202,12 +221,7 @@ def main() -> None:
                 model_dir = write_model_dir(tmp_path / "tiny", names=(MODEL,))
             print(f"memory: {args.memory_seconds:.0f} s track, {args.memory_model} {MODEL}")
             for side in ("ours", "demucs"):
-                command = [
-                    *(sys.executable, __file__, "--child", side, str(long_track)),
-                    *(str(model_dir), args.device, str(batch), str(streams)),
-                    str(tmp_path / side),
-                ]
-                seconds, peak = run_child(command)
+                seconds, peak = run_child(command(side, long_track, model_dir, tmp_path / side))
                 print(f"  {side:6s}: peak RSS {peak:6.0f} MiB (whole process {seconds:.1f} s)")
 
 

@@ -182,3 +182,28 @@ def test_streams_share_the_threads_and_the_settings_come_back(model_dir: Path) -
     assert seen[6][0] == threading.current_thread().name
     assert {(t, fast, inference) for _, t, fast, inference in seen[:6]} == {(2, False, True)}
     assert seen[6][1:] == (4, False, True)
+
+
+def test_on_a_cpu_large_allocations_reuse_the_heaps_pages_and_the_heap_goes_back() -> None:
+    """A segment's activations of tens of MiB: inside a CPU separation's settings a second
+    one reuses the first one's pages (glibc would map fresh ones, each page a fault);
+    afterwards glibc's own behaviour is back."""
+    import resource
+
+    from jobs.separation.demucs_engine import _glibc, _on_cpu
+
+    if _glibc() is None:
+        pytest.skip("the C library is not glibc")
+
+    def faults_of_an_allocation() -> int:
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        activations = torch.ones(12 << 20)  # 48 MiB, every page touched
+        del activations
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+    with _on_cpu(1):
+        faults_of_an_allocation()
+        inside = faults_of_an_allocation()
+    outside = faults_of_an_allocation()
+    assert outside > 3000  # pages of 4 KiB (or 8: faults may map two)
+    assert inside < outside / 20, (inside, outside)

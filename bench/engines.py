@@ -12,6 +12,7 @@ difference, mean ± sd [worst song].
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -44,6 +45,7 @@ def shared_dir() -> Path:
 
 def load_score():
     spec = importlib.util.spec_from_file_location("score", shared_dir() / "eval" / "score.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -66,7 +68,7 @@ def reference(song: Path, stem: str, tier: str) -> np.ndarray:
         return sf.read(song / f"{name}.wav", always_2d=True, dtype="float32")[0]
 
     if stem == "instrumental":
-        return sum(read(s) for s in REFS if s != "vocals")
+        return functools.reduce(np.add, (read(s) for s in REFS if s != "vocals"))
     if stem == "other" and tier in ("pro", "basic"):
         # Four-stem "other" is everything but vocals, drums and bass (MUSDB convention).
         return read("guitar") + read("piano") + read("other")
@@ -134,13 +136,13 @@ def quality(args, songs: list[Path], engines: list[str], tiers: list[str]) -> No
             for n in engines:
                 print(f"{n}-textbook per song:")
                 for song in songs:
-                    diff = {
+                    gaps = {
                         stem: cols[n][stem][song.name] - cols["textbook"][stem][song.name]
                         for stem in stems
                         if song.name in cols[n].get(stem, {})
                         and song.name in cols["textbook"].get(stem, {})
                     }
-                    print(f"  {song.name} " + " ".join(f"{k} {v:+.2f}" for k, v in diff.items()))
+                    print(f"  {song.name} " + " ".join(f"{k} {v:+.2f}" for k, v in gaps.items()))
         sys.stdout.flush()
 
 
@@ -165,10 +167,10 @@ def textbook_table(
         for i in missing:
             out = textbook.separate(*mixes[i])
             est.append({s: out[s] for s in stems if s in out})
-        table = sdr_table(score, [songs[i] for i in missing], tier, est)
+        fresh = sdr_table(score, [songs[i] for i in missing], tier, est)
         for i in missing:
             name = songs[i].name
-            cache[key(songs[i])] = {s: v[name] for s, v in table.items() if name in v}
+            cache[key(songs[i])] = {s: v[name] for s, v in fresh.items() if name in v}
         cache_path.write_text(json.dumps(cache, indent=1))
     table: dict[str, dict[str, float]] = {}
     for song in songs:

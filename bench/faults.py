@@ -33,6 +33,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "var" / "bench" / "faults"
@@ -196,7 +197,7 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
     key = api_key_create(user=user, mode="live")[0]
     data = wav_bytes(0.5)
     # One burst per kind of fault, each run to its end, so recoveries do not overlap.
-    phases = [("kill", (2.0, 7.0))]
+    phases: list[tuple[str, tuple[float, ...]]] = [("kill", (2.0, 7.0))]
     if args.restarts:
         phases += [("broker", (3.0,)), ("postgres", (3.0,))]
     start = time.time()
@@ -217,7 +218,7 @@ def scenario(broker: str, repeat: int, args: argparse.Namespace) -> dict:
         fleet.supervise()
         time.sleep(0.5)
     suicidal = create("s.wav", "studio")
-    events = []
+    events: list[dict[str, Any]] = []
     for kind, offsets in phases:
         burst_start = time.time()
         burst = [create("b.wav", "basic") for _ in range(args.jobs)]

@@ -133,8 +133,7 @@ def run_atheris(seconds: float, timeout: int, rss_mb: int, ffmpeg: bool) -> dict
                 break  # the harness itself failed: do not spin
     if not ffmpeg:
         shutil.rmtree(hidden, ignore_errors=True)
-    totals["findings"] = findings
-    return totals
+    return {**totals, "findings": findings}
 
 
 def run_hypothesis(examples: int) -> dict:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ def lying_m4a(path: Path, seconds: float, claims: float) -> Path:
     return path
 
 
-def cases(work: Path) -> list[tuple[str, str, callable]]:
+def cases(work: Path) -> list[tuple[str, str, Callable[[], Path]]]:
     """(name, tier, maker) for each input; makers run only for the cases asked for."""
     at_limit = MAX_SAMPLES / 8 / 192_000  # 150 s of 8 channels at 192 kHz
     out = [
@@ -153,7 +154,8 @@ def run_case(path: Path, tier: str, memory_mb: int, out: Path) -> tuple[str, flo
     except (AudioError, SeparationError) as exc:
         outcome = f"{type(exc).__name__}: {exc}"
     try:
-        peak = peak_rss_mb(child._process.pid) if child._process else math.nan
+        pid = child.pid
+        peak = peak_rss_mb(pid) if pid is not None else math.nan
     finally:
         child.stop()
     seconds = heard[0].seconds if heard else math.nan

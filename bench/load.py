@@ -271,9 +271,9 @@ def phase_overshoot(
 ) -> dict:
     """Bursts of `threads` simultaneous polls, `per_second` in all: over the poll limit,
     under the per-key read limit (which would otherwise lock the key out for its minute)."""
-    limit, period = rate.split("/")
-    limit = int(limit)
-    period = int(period[:-1] or 1) * {"s": 1, "m": 60, "h": 3600}[period[-1]]
+    count, per = rate.split("/")
+    limit = int(count)
+    period = int(per[:-1] or 1) * {"s": 1, "m": 60, "h": 3600}[per[-1]]
     scope = f"{p['key_pk']}:{p['job']}"
     oks: dict[int, int] = {}
     statuses: dict[int, int] = {}

@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.load import (
     HOST,
@@ -167,8 +168,12 @@ def burst(
                     return
                 todo.pop()
             status, _, body = upload(port, secret, wav, tier)
+            job_id = body.get("id") if status == 201 else None
             with lock:
-                (ids if status == 201 else errors).append(body.get("id") or (status, body))
+                if job_id:
+                    ids.append(job_id)
+                else:
+                    errors.append((status, body))
 
     threads = [threading.Thread(target=client, args=(s,)) for s in secrets_]
     for t in threads:
@@ -264,14 +269,16 @@ def wrk(url: str, secret: str | None, seconds: float, connections: int) -> dict:
     if secret:
         cmd += ["-H", f"Authorization: Bearer {secret}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    requests = re.search(r"(\d+) requests in", out)
+    if rps is None or requests is None:
+        raise RuntimeError(f"wrk printed no request rate:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
     return {
-        "rps": rps,
-        "requests": requests,
+        "rps": float(rps.group(1)),
+        "requests": int(requests.group(1)),
         "non_2xx": int(bad.group(1)) if bad else 0,
         "p50_ms": float(p50.group(1)) * scale[p50.group(2)] if p50 else 0.0,
     }
@@ -290,7 +297,7 @@ def run_web(
     for i in range(args.web_rounds):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        pair = {}
+        pair: dict[str, Any] = {}
         order = (("api", api, secret), ("bare", bare, None))
         for name, url, key in order if i % 2 == 0 else order[::-1]:  # A B, B A: no drift
             cpu = cpu_seconds(web_pids)

@@ -261,20 +261,20 @@ def run(args: argparse.Namespace) -> list[dict]:
         for event_id, _, at in arrivals:
             first[event_id] = min(at, first.get(event_id, at))
         counts = Counter(event_id for event_id, _, _ in arrivals)
-        ended = [job for job in jobs.values() if job.completed_at]
+        finished = {pk: done for pk, job in jobs.items() if (done := job.completed_at) is not None}
         latency = [
-            first[events[job.pk]] - job.completed_at.timestamp()
-            for job in ended
-            if events.get(job.pk) in first
+            first[events[pk]] - done.timestamp()
+            for pk, done in finished.items()
+            if events.get(pk) in first
         ]
         results.append(
             {
                 "burst": kind,
                 "jobs": len(burst),
-                "ended": len(ended),
+                "ended": len(finished),
                 "events": len(events),
                 "delivered": len(first),
-                "lost": sum(1 for job in ended if events.get(job.pk) not in first),
+                "lost": sum(1 for pk in finished if events.get(pk) not in first),
                 "duplicates": sum(n - 1 for n in counts.values()),
                 "p50": statistics.median(latency) if latency else None,
                 "p99": percentile(latency, 0.99) if latency else None,

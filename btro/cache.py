@@ -58,6 +58,9 @@ class RedisCacheClient(django_redis.RedisCacheClient):
 
 
 class RedisCache(django_redis.RedisCache):
+    # Django's cached_property, which django-stubs leave out (an annotation: no attribute here).
+    _cache: RedisCacheClient
+
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
@@ -66,6 +69,6 @@ class RedisCache(django_redis.RedisCache):
         """Count one more on each key, in one round trip; a missing key starts at 1 and
         expires after its timeout (s). The new counts, by key."""
         names = {self.make_and_validate_key(key, version=version): key for key in timeouts}
-        client = self._cache  # type: ignore[attr-defined]
+        client = self._cache
         counts = client.incr_or_add_many({name: timeouts[key] for name, key in names.items()})
         return dict(zip(names.values(), counts, strict=True))

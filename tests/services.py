@@ -30,10 +30,15 @@ REDIS_URL = os.environ.get("BTRO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 AMQP_URL = os.environ.get("BTRO_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
 
+# A broker URL may leave its port out (redis://host/15): the scheme's own, as the clients take.
+_DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671}
+
+
 def _reachable(url: str) -> bool:
     parts = urlparse(url)
+    port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
     try:
-        with socket.create_connection((parts.hostname, parts.port), timeout=1):
+        with socket.create_connection((parts.hostname, port), timeout=1):
             return True
     except OSError:
         return False

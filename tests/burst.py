@@ -201,13 +201,14 @@ def burst(port: int, accounts: dict[str, list[str]], wav: bytes, total: int = 10
 
     def one(i: int) -> None:
         email, key = keys[i % len(keys)]
+        call: tuple[str, str, str, bytes | None, str]
         if i % 10 < 7:
             call = ("POST", "/v1/jobs", key, body, content_type)
         elif i % 10 < 9:
             email, key, job_id = polled[i % len(polled)]
-            call = ("GET", f"/v1/jobs/{job_id}", key)
+            call = ("GET", f"/v1/jobs/{job_id}", key, None, "")
         else:
-            call = ("GET", "/v1/jobs?limit=5", key)
+            call = ("GET", "/v1/jobs?limit=5", key, None, "")
         start.wait()
         status, answer = request(port, *call)
         with lock:

@@ -13,6 +13,8 @@ import soundfile as sf
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from accounts.models import ApiKey
+from accounts.selectors import api_key_authenticate
 from accounts.services import api_key_create, user_signup
 from jobs.engines import engine_choices_forget
 
@@ -71,6 +73,14 @@ def api(test_key):
 @pytest.fixture
 def live_api(live_key):
     return client_for(live_key)
+
+
+def key_of(secret: str | None) -> ApiKey:
+    """The key `secret` authenticates; the test fails where it authenticates none."""
+    assert secret is not None
+    key = api_key_authenticate(secret=secret)
+    assert key is not None, "the secret authenticates no key"
+    return key
 
 
 def wav_bytes(seconds: float = 1.0, sample_rate: int = 44100, channels: int = 2) -> bytes:
@@ -157,7 +167,8 @@ def flaky_results_storage(monkeypatch):
     """Local storage whose first save of a stem fails, as a storage blip would."""
     from django.core.files.storage import FileSystemStorage
 
-    real_save, failures = FileSystemStorage.save, []
+    real_save = FileSystemStorage.save
+    failures: list[str] = []
 
     def flaky_save(self, name, content, **kwargs):
         if name.startswith("results/") and not failures:

@@ -70,7 +70,8 @@ def test_the_openapi_document_describes_each_error_answer_from_the_catalogue(cli
 
 
 class WritesThenGone(APIView):
-    authentication_classes = permission_classes = []
+    authentication_classes = []
+    permission_classes = []
 
     def post(self, request):
         user = User.objects.get()

@@ -185,6 +185,7 @@ def test_the_procfiles_processes_take_a_live_job_from_upload_to_a_signed_downloa
             conn.close()
             assert redirect.status == 302
             signed = redirect.getheader("Location")
+            assert signed is not None
             assert signed.startswith(s3_storage.server.endpoint + "/"), signed
             with urllib.request.urlopen(signed, timeout=30) as response:
                 audio, rate = sf.read(io.BytesIO(response.read()))

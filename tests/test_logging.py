@@ -193,10 +193,15 @@ def test_a_chatty_engine_does_not_postpone_the_workers_heartbeat(tmp_path, monke
         engine_options={"lines": 30, "every": 0.1},  # a line every 0.1 s, no progress for 3 s
         out_dir=str(tmp_path),
     )
-    beats = []
+    beats: list[None] = []
+
+    def on_progress(progress: float | None) -> None:
+        if progress is None:  # a heartbeat
+            beats.append(progress)
+
     process = runner.SeparationProcess()
     try:
-        outcome = process.run(task, timeout=60, on_progress=lambda p: p is None and beats.append(p))
+        outcome = process.run(task, timeout=60, on_progress=on_progress)
     finally:
         process.stop()
     assert sf.info(outcome.stems["vocals"]["path"]).frames == 22050

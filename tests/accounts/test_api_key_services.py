@@ -15,6 +15,7 @@ from accounts.services import (
     api_key_touch,
     user_signup,
 )
+from tests.conftest import key_of
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +78,7 @@ def test_create_api_key_prints_the_key_alone_and_creates_the_user(capsys):
     assert out.endswith("\n") and out.count("\n") == 1
     secret = out.strip()
     assert key_mode(secret) == "live"
-    assert api_key_authenticate(secret=secret).user == User.objects.get(email="new@example.com")
+    assert key_of(secret).user == User.objects.get(email="new@example.com")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -78,7 +78,8 @@ def test_an_unknown_type_falls_back_by_status(loopback):
 def test_the_real_servers_errors_arrive_as_their_classes(sdk, live_server):
     with pytest.raises(errors.NotFound) as missing:
         sdk.jobs.retrieve("job_test_doesnotexist")
-    assert missing.value.status == 404 and missing.value.request_id.startswith("req_")
+    request_id = missing.value.request_id
+    assert missing.value.status == 404 and request_id is not None and request_id.startswith("req_")
     with pytest.raises(errors.InvalidParameter) as invalid:
         sdk.jobs.create(wav_bytes(0.2), tier="platinum")
     assert invalid.value.param == "tier"

@@ -53,7 +53,7 @@ def test_create_takes_bytes_and_file_objects(sdk, kind):
         file.seek(4)  # the upload starts where the caller's file stands
         file.name = "/somewhere/take.wav"
     else:
-        file = io.BufferedReader(io.BytesIO(data))  # type: ignore[arg-type]
+        file = io.BufferedReader(io.BytesIO(data))
         file.seekable = lambda: False  # type: ignore[method-assign]
     job = sdk.jobs.create(file, tier="basic", format="flac", filename=None)
     assert job.status == "queued" and job.tier == "basic"

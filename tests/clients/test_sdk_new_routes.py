@@ -135,6 +135,7 @@ def test_listen_forwards_new_events_signed_with_the_secret_it_prints(
         [*command, "--interval", "0.5", "--max-events", "1"],
         env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert listen.stdout is not None
     try:
         ready = listen.stdout.readline()
         assert ready.startswith("Ready! Your webhook signing secret is whsec_")

@@ -5,9 +5,9 @@ from django.core import mail
 from django.test import Client
 
 from accounts.models import ApiKey, User
-from accounts.selectors import api_key_authenticate
 from dashboard.forms import LOGIN_FAILED
 from dashboard.throttle import THROTTLED_MESSAGE
+from tests.conftest import key_of
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a long passphrase 42"
@@ -32,8 +32,10 @@ def test_signup_creates_an_account_and_shows_its_test_key_once(client):
     assert response.status_code == 302
     user = User.objects.get(email="new@example.com")
     page = client.get(response["Location"]).content.decode()
-    secret = re.search(r"sk_test_[0-9A-Za-z]{38}", page).group(0)
-    assert api_key_authenticate(secret=secret).user == user
+    shown = re.search(r"sk_test_[0-9A-Za-z]{38}", page)
+    assert shown, page
+    secret = shown.group(0)
+    assert key_of(secret).user == user
     assert secret not in client.get("/").content.decode()
     assert secret not in client.get("/keys/").content.decode()
 
@@ -96,6 +98,7 @@ def test_every_form_needs_a_csrf_token(user):
         assert client.post(path, data).status_code == 403, path
     client.force_login(user)
     key = ApiKey.objects.filter(user=user).first()
+    assert key is not None
     for path, data in [
         ("/keys/create/", {"mode": "test", "name": "x"}),
         (f"/keys/{key.pk}/roll/", {"expire_in": "now"}),
@@ -125,7 +128,9 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(client, user):
     response = client.post("/password-reset/", {"email": "dev@example.com"})
     assert response.status_code == 302
     assert len(mail.outbox) == 1
-    link = re.search(r"http://testserver(/reset/\S+/)", mail.outbox[0].body).group(1)
+    sent = re.search(r"http://testserver(/reset/\S+/)", str(mail.outbox[0].body))
+    assert sent, mail.outbox[0].body
+    link = sent.group(1)
     form_url = client.get(link)["Location"]
     new = {"new_password1": "a brand new passphrase 7", "new_password2": "a brand new passphrase 7"}
     assert client.post(form_url, new).status_code == 302

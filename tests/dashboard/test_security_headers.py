@@ -22,6 +22,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 def every_dashboard_url(user, job_id: str) -> list[str]:
     key = ApiKey.objects.filter(user=user).first()
+    assert key is not None
     endpoint = endpoint_create(
         user=user, livemode=False, url="https://example.com/hook", enabled_events=["*"]
     )

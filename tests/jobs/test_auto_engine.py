@@ -80,11 +80,14 @@ def test_the_choice_is_kept_until_the_model_folder_changes(settings, tmp_path, m
     folder = tmp_path / "ckpt"
     folder.mkdir()
     settings.BTRO_MODEL_DIR = str(folder)
-    calls = []
+    calls: list[str] = []
     real = importlib.util.find_spec
-    monkeypatch.setattr(
-        engines.importlib.util, "find_spec", lambda name: calls.append(name) or real(name)
-    )
+
+    def find_spec(name):
+        calls.append(name)
+        return real(name)
+
+    monkeypatch.setattr(engines.importlib.util, "find_spec", find_spec)
     assert engine_choice("pro").engine == "dsp"
     looked = len(calls)
     assert engine_choice("pro").engine == engine_choice("studio").engine == "dsp"

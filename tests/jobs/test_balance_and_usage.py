@@ -23,13 +23,20 @@ def create(client, tier="pro", seconds=90.0):
     return response.json()["id"]
 
 
+def claimed(job_id: str) -> Job:
+    """The job, claimed by a run as a worker would."""
+    job = job_claim(job_id=job_id)
+    assert job is not None
+    return job
+
+
 def test_the_balance_equals_the_ledger_after_a_live_job_and_after_its_refund(live_api, user):
     before = live_api.get("/v1/balance").json()["available"]
     job_id = create(live_api, "pro", seconds=90)
     after_job = live_api.get("/v1/balance").json()
     assert after_job["available"] == credit_balance(user=user) == before - 2 * 2
     assert after_job["object"] == "balance" and after_job["livemode"] is True
-    job_fail(job=job_claim(job_id=job_id), error_type="engine_error", message="boom")
+    job_fail(job=claimed(job_id), error_type="engine_error", message="boom")
     assert live_api.get("/v1/balance").json()["available"] == credit_balance(user=user) == before
 
 
@@ -78,7 +85,7 @@ def test_usage_matches_the_dashboard_chart_for_the_same_account_and_period(clien
 def test_usage_credits_are_what_the_ledger_charged_for_the_days_jobs(live_api, user):
     kept = create(live_api, "pro", seconds=90)  # 2 started minutes at 2 credits
     failed = create(live_api, "studio", seconds=30)
-    job_fail(job=job_claim(job_id=failed), error_type="engine_error", message="boom")
+    job_fail(job=claimed(failed), error_type="engine_error", message="boom")
     body = live_api.get("/v1/usage").json()
     assert body["end"] == int(NOW.timestamp()) + 1  # a job created this second is counted
     assert body["end"] - body["start"] == 30 * 86400

@@ -118,6 +118,7 @@ def test_a_retry_while_the_first_is_still_running_is_409(api, user):
     )
     key = user.api_keys.filter(mode="test").first()
     record = idempotency_begin(api_key=key, key="k5", fingerprint=same_request)  # running
+    assert isinstance(record, IdempotencyRecord)
     response = post(api, "k5")
     assert response.status_code == 409
     assert response.json()["error"]["type"] == "idempotency_error"

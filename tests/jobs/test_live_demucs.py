@@ -27,6 +27,7 @@ def test_live_jobs_succeed_on_the_demucs_engine_for_every_tier(
     run_all(worker)
     stored = Job.objects.get(pk=job["id"])
     assert stored.status == "succeeded", stored.error_message
+    assert stored.result is not None
     assert stored.result["engine"] == "demucs"
     assert sorted(stored.result["stems"]) == sorted(TIER_STEMS[tier])
     assert all(s["duration"] == 1.0 for s in stored.result["stems"].values())
@@ -54,4 +55,5 @@ def test_on_auto_a_tier_with_checkpoints_runs_on_demucs_and_one_without_on_dsp(
     for job, engine in ((pro, "demucs"), (studio, "dsp")):
         stored = Job.objects.get(pk=job["id"])
         assert stored.status == "succeeded", stored.error_message
+        assert stored.result is not None
         assert stored.result["engine"] == engine

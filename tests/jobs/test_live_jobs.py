@@ -176,6 +176,7 @@ def test_expiry_deletes_the_input_and_stems_and_the_job_answers_410(live_api, wo
     stored = Job.objects.get(pk=job["id"])
     names = [stored.input_name, f"results/{stored.id}/vocals.wav"]
     assert all(default_storage.exists(name) for name in names)
+    assert stored.completed_at is not None
     with time_machine.travel(stored.completed_at + timedelta(hours=1), tick=False):
         assert live_api.get(f"/v1/jobs/{job['id']}").status_code == 410  # before the sweep
         assert job_sweep()["purged"] == 1

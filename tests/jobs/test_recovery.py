@@ -3,13 +3,13 @@ creation leaves nothing behind in storage. Leases: a killed worker's job is sent
 its lease's lapse, and a stopping worker hands its job back."""
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dramatiq
 import pytest
 import time_machine
-from django.core.files.storage import default_storage
+from django.core.files.storage import storages
 from django.db import DatabaseError
 from django.utils import timezone
 
@@ -163,6 +163,7 @@ def test_the_sweep_sends_a_lease_lapsing_before_the_next_sweep_once_for_its_laps
     assert Job.objects.get(pk=job_id).claim == "run-1"  # kept until it lapses
     assert job_sweep()["requeued"] == 0  # the next sweep (and a lapse later) send no other
     job = Job.objects.get(pk=job_id)
+    assert job.heartbeat_at is not None
     with time_machine.travel(job.heartbeat_at + timedelta(seconds=12), tick=False):
         assert job_sweep()["requeued"] == 0
     assert len(sent(broker, "separate.dsp.DQ")) == 1 and sent(broker) == []
@@ -207,8 +208,9 @@ def test_a_run_renews_its_lease_while_it_stores_its_stems(live_api, broker, sett
     settings.BTRO_HEARTBEAT_SECONDS = 0.2
     job_id = create(live_api).json()["id"]
     broker.flush_all()
-    beats = []
-    save = type(default_storage._wrapped).save
+    beats: list[datetime | None] = []
+    storage_class = type(storages["default"])  # the class default_storage stands for
+    save = storage_class.save
 
     def slow_save(storage, name, content, **kwargs):
         beats.append(Job.objects.get(pk=job_id).heartbeat_at)
@@ -216,7 +218,9 @@ def test_a_run_renews_its_lease_while_it_stores_its_stems(live_api, broker, sett
         beats.append(Job.objects.get(pk=job_id).heartbeat_at)
         return save(storage, name, content, **kwargs)
 
-    monkeypatch.setattr(type(default_storage._wrapped), "save", slow_save)
+    monkeypatch.setattr(storage_class, "save", slow_save)
     job_run(job_id=job_id)
     assert Job.objects.get(pk=job_id).status == "succeeded"
-    assert all(after > before for before, after in zip(beats[::2], beats[1::2], strict=True))
+    stamps = [at for at in beats if at is not None]
+    assert stamps == beats  # each save saw a lease
+    assert all(after > before for before, after in zip(stamps[::2], stamps[1::2], strict=True))

@@ -101,6 +101,7 @@ def test_the_redirect_keeps_the_files_rules_a_wrong_token_404_expired_410(
     assert live_api.get(url.replace(token, "x" * len(token))).status_code == 404
     assert live_api.get(url.replace("vocals.wav", "piano.wav")).status_code == 404
     job = Job.objects.get(pk=job_id)
+    assert job.expires_at is not None
     with time_machine.travel(job.expires_at + timedelta(seconds=1), tick=False):
         response = live_api.get(url)
         assert response.status_code == 410 and "Location" not in response

@@ -46,6 +46,7 @@ def test_a_container_that_understates_its_length_is_charged_for_the_audio_decode
     assert credit_balance(user=user) == before - job_cost(tier="pro", duration=125)
     kinds = CreditEntry.objects.filter(job_id=job_id).values_list("kind", "amount")
     assert sorted(kinds) == [("adjustment", -4), ("cost", -2)]
+    assert job.result is not None
     assert job.result["stems"]["vocals"]["duration"] == 125.0
 
 

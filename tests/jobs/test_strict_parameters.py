@@ -184,7 +184,7 @@ def test_every_parameter_the_document_lists_is_one_the_route_accepts(setup, api)
     client, real = setup
     schema = api.get("/v1/openapi.json").json()
     components = schema["components"]["schemas"]
-    checked = []
+    checked: list[tuple[str, ...]] = []
     for path, operations in schema["paths"].items():
         url = re.sub(r"\{(\w+)\}", lambda m: real.get("pk", "x"), path)
         for method, operation in operations.items():
@@ -199,6 +199,7 @@ def test_every_parameter_the_document_lists_is_one_the_route_accepts(setup, api)
             for media_type, content in body.items():
                 properties = _example_properties(content["schema"], components)
                 for name, value in properties.items():
+                    data: bytes | str
                     if media_type.startswith("multipart"):
                         data = multipart_body((name, None, str(value).encode()))
                         content_type = MULTIPART

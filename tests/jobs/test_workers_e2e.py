@@ -205,8 +205,11 @@ def _assert_charged_once(job_id: str) -> None:
 def _send_to(broker_url: str, *job_ids: str) -> None:
     """Enqueue on the real broker, emptied first (this test process itself runs on the
     StubBroker)."""
+    from dramatiq import Broker
+
     from jobs.tasks import run_job
 
+    broker: Broker
     if broker_url.startswith("redis"):
         from dramatiq.brokers.redis import RedisBroker
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -100,7 +101,7 @@ class Walk:
 
     def __init__(self, signed_in: bool, user, secret: str, real: dict[str, str]) -> None:
         self.signed_in, self.user, self.real = signed_in, user, real
-        headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"} if signed_in else {}
+        headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {secret}"} if signed_in else {}
         self.client = Client(raise_request_exception=False, **headers)
         if signed_in:
             self.client.force_login(user)

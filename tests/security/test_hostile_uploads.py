@@ -82,8 +82,11 @@ def assert_well_formed_disposition(value: str) -> str:
     plain = re.fullmatch(r'attachment; filename="((?:[^"\\]|\\.)*)"', value)
     encoded = r"attachment; filename\*=utf-8''((?:%[0-9A-F]{2}|" + _TOKEN + ")+)"
     extended = re.fullmatch(encoded, value)
-    assert plain or extended, value
-    name = re.sub(r"\\(.)", r"\1", plain.group(1)) if plain else unquote(extended.group(1))
+    if plain:
+        name = re.sub(r"\\(.)", r"\1", plain.group(1))
+    else:
+        assert extended, value
+        name = unquote(extended.group(1))
     assert_safe_name(name)
     return name
 

@@ -129,16 +129,17 @@ def test_key_material_never_reaches_the_logs_or_the_database(user, other_user, s
             assert bad.status_code == 400
         # Every way a key can fail: revoked, rolled away, mistyped, padded, wrong scheme.
         attempts = [
-            {"HTTP_AUTHORIZATION": f"Bearer {revoked}"},
-            {"HTTP_AUTHORIZATION": f"Bearer {rolled}"},
-            {"HTTP_AUTHORIZATION": f"Bearer {live[:-1]}{'Y' if live.endswith('X') else 'X'}"},
-            {"HTTP_AUTHORIZATION": f"Bearer {live}extra"},
-            {"HTTP_AUTHORIZATION": f"Bearer {live} {live}"},
-            {"HTTP_AUTHORIZATION": f"Token {live}"},
-            {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{live}:".encode()).decode()},
+            f"Bearer {revoked}",
+            f"Bearer {rolled}",
+            f"Bearer {live[:-1]}{'Y' if live.endswith('X') else 'X'}",
+            f"Bearer {live}extra",
+            f"Bearer {live} {live}",
+            f"Token {live}",
+            "Basic " + base64.b64encode(f"{live}:".encode()).decode(),
         ]
-        for headers in attempts:
-            assert client_for(None).get("/v1/jobs", **headers).status_code == 401
+        for authorization in attempts:
+            response = client_for(None).get("/v1/jobs", HTTP_AUTHORIZATION=authorization)
+            assert response.status_code == 401
         assert client_for(None).get("/v1/jobs", {"api_key": test}).status_code == 401
     assert logs.records, "the capture saw nothing: it would not see a leak either"
     text = logs.text()
@@ -155,7 +156,7 @@ def test_key_material_never_reaches_the_logs_or_the_database(user, other_user, s
 
 def _every_text_value() -> list[tuple[str, str]]:
     """(table.column, value) for every column of every row, cast to text."""
-    out = []
+    out: list[tuple[str, str]] = []
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names(cursor):
             description = connection.introspection.get_table_description(cursor, table)

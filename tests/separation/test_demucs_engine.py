@@ -239,7 +239,7 @@ def test_the_system_check_reports_a_missing_demucs_package(monkeypatch: pytest.M
         errors = btro_checks.check_demucs_models(None)
 
     assert [e.id for e in errors] == ["btro.E001"]
-    assert "requirements-neural.txt" in errors[0].hint
+    assert errors[0].hint is not None and "requirements-neural.txt" in errors[0].hint
 
 
 def test_fetch_models_fails_in_one_line_without_network(

@@ -8,7 +8,14 @@ import pytest
 import soundfile as sf
 
 from jobs.separation import AudioError
-from jobs.separation.runner import ChildCrashed, OverBudget, SeparationProcess, Task, TimedOut
+from jobs.separation.runner import (
+    ChildCrashed,
+    Decoded,
+    OverBudget,
+    SeparationProcess,
+    Task,
+    TimedOut,
+)
 
 
 @pytest.fixture
@@ -80,7 +87,7 @@ def test_a_crash_in_the_child_is_reported_and_the_next_task_gets_a_new_child(chi
 def test_the_child_reports_the_decoded_length_before_separating(child, tmp_path):
     path = tmp_path / "long.wav"
     sf.write(path, np.zeros((3 * 8000, 2), dtype=np.float32) + 0.1, 8000)
-    heard = []
+    heard: list[Decoded] = []
 
     outcome = child.run(task(str(path), tmp_path / "a"), timeout=60, on_decoded=heard.append)
 

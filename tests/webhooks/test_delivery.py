@@ -128,7 +128,7 @@ def test_a_failed_attempt_keeps_a_few_kb_of_the_answer_and_schedules_the_next(
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.PENDING and delivery.response_status == 503
     assert len(delivery.response_excerpt) == 4096 and "503" in delivery.error
-    assert delivery.latency_ms is not None
+    assert delivery.latency_ms is not None and delivery.next_attempt_at is not None
     wait = (delivery.next_attempt_at - before).total_seconds()
     assert 59 <= wait <= 61  # the schedule's first step: 1 minute
 

@@ -161,6 +161,7 @@ def test_one_success_restarts_the_3_days(api, receiver, now_jobs):
         Delivery.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now())
         delivery_attempt(delivery_id=second.pk)  # 500
         first.refresh_from_db()
+        assert first.next_attempt_at is not None
         clock.move_to(first.next_attempt_at + timedelta(days=2))
         Delivery.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now())
         delivery_attempt(delivery_id=first.pk)  # 200: the endpoint works

@@ -517,9 +517,9 @@ def _bass_comb(
     takes its first COMB_K partials, a Gaussian of COMB_BINS bins each, partial k weighted
     COMB_DECAY**(k - 1): the higher a partial, the likelier another instrument shares it,
     so a fixed crossover's all-or-nothing becomes a per-frame, per-partial share. A
-    partial more than COMB_CAP times louder than every partial below it gives the bass
-    only the capped part of its power, and the whole comb fades where it explains little
-    of the bass register (see _bass_confidence).
+    partial more than COMB_CAP times louder than every partial below it (as far as the
+    bass keeps them) gives the bass only the capped part of its power, and the whole comb
+    fades where it explains little of the bass register (see _bass_confidence).
     """
     bin_hz = float(freqs[1])
     top = len(freqs)
@@ -538,9 +538,18 @@ def _bass_comb(
         centre = np.rint((j + 1) * f0[0] / bin_hz).astype(int)
         for d in (-1, 0, 1):
             np.maximum(amp[j], harmonic[np.clip(centre + d, 0, top - 1), frames], out=amp[j])
-    below = COMB_CAP * np.maximum.accumulate(amp, axis=0)[:-1]
-    share = np.ones_like(amp)
-    share[1:] = (np.minimum(amp[1:], below) / (amp[1:] + _EPS)) ** 2
+    # The cap runs on what the bass keeps of the partials below, not on their magnitude:
+    # where the fundamental sits in a gap (a drum's or a chord's partials read as the upper
+    # partials of a pitch below them), the capped second partial does not let the louder
+    # ones above it through. Tune part: bass as before, held-out 0-15 +0.03 dB.
+    held = amp.copy()
+    loudest = held[0].copy()
+    for j in range(1, COMB_K):
+        np.minimum(held[j], COMB_CAP * loudest, out=held[j])
+        np.maximum(loudest, held[j], out=loudest)
+    share = held
+    share /= amp + _EPS
+    share **= 2
     partial = np.minimum(k.astype(int), COMB_K) - 1
     comb *= np.take_along_axis(share, partial, axis=0)
     comb *= _bass_confidence(comb, harmonic, f < CONF_REACH * f0, frame_s)

@@ -62,6 +62,11 @@ BROAD_X = 4.0  # the wider frequency median's span, in PERC_HZ (see _broadband);
 # followed (see _kick_rise).
 TONAL_LO, TONAL_HI = 3000.0, 6000.0
 KICK_BINS, KICK_PEAK, RING_DB, RING_S = 7, 2.0, 86.0, 0.28
+# Tuned on the "tune" part only (flat within ±0.02 dB over 15-45 dB/s, 30-80 dB/s, 0.2-0.45
+# s and 2-5 frames): a pitched drum's ring is followed while the band decays, at least
+# HIT_DB per second, after a hit whose band drops by HIT_DROP_DB per second over HIT_DROP_S;
+# a hit is a jump over the lowest of the HIT_BEFORE frames before it (see _kick_rise).
+HIT_DB, HIT_DROP_DB, HIT_DROP_S, HIT_BEFORE = 30.0, 50.0, 0.3, 3
 F0_LO, F0_HI, HARMONICS, COMB_K, COMB_BINS, COMB_DECAY = 30.0, 320.0, 8, 4, 1.2, 0.66
 COMB_CAP = 2.0  # the most a partial may hold (magnitude) over the loudest below it
 # Tuned on bench/devset.py's "tune" part (all 16 songs): the weight of the magnitude halfway
@@ -446,6 +451,13 @@ def _kick_rise(acc: np.ndarray, floor: np.ndarray, frame_s: float) -> np.ndarray
     that broad part of its rise (a frequency median) goes on as a ring that decays at
     RING_DB per second for RING_S, where the time medians hold a ringing kick as if it
     were a note. A narrow attack leaves no ring.
+
+    A pitched drum (a tuned kick, a tom, a timpani) rings longer, at one pitch, hit after
+    hit, so the floor holds its ring and the rise above it is a small part of the hit. Its
+    jump over the level just before the hit, broad across the band, is the drum's, and it
+    rings on as the band's level decays (at least HIT_DB per second): where the band dies
+    away after the hit (HIT_DROP_DB per second over HIT_DROP_S), not where it settles at a
+    plucked note's sustain.
     """
     peak = _median(floor, KICK_BINS, axis=0)
     peak *= KICK_PEAK
@@ -462,9 +474,34 @@ def _kick_rise(acc: np.ndarray, floor: np.ndarray, frame_s: float) -> np.ndarray
     decay = 10.0 ** (-RING_DB * frame_s / 20.0)
     for k in range(1, min(int(round(RING_S / frame_s)), broad.shape[1] - 1) + 1):
         np.maximum(ring[:, k:], broad[:, :-k] * decay**k, out=ring[:, k:])
+    np.maximum(ring, _hit_ring(acc, frame_s), out=ring)
     np.minimum(ring, acc, out=ring)
     np.maximum(rise, ring, out=rise)
     return rise
+
+
+def _hit_ring(acc: np.ndarray, frame_s: float) -> np.ndarray:
+    """A pitched drum's ring in the low band's `acc` (see _kick_rise), (bins, frames): each
+    hit's broad jump, decaying as the band's level (a median across KICK_BINS) does."""
+    padded = np.pad(acc, ((0, 0), (HIT_BEFORE, 0)), mode="edge")
+    before = padded[:, HIT_BEFORE - 1 : -1].copy()
+    for k in range(2, HIT_BEFORE + 1):
+        np.minimum(before, padded[:, HIT_BEFORE - k : -k], out=before)
+    jump = np.subtract(acc, before, out=before)
+    np.maximum(jump, 0.0, out=jump)
+    hit = _median(jump, KICK_BINS, axis=0)
+    level = np.log(_median(acc, KICK_BINS, axis=0) + _EPS, dtype=np.float64)
+    ahead = int(round(HIT_DROP_S / frame_s))
+    later = np.pad(level, ((0, 0), (0, ahead)), mode="edge")[:, ahead:]
+    drop = np.clip((level - later) / (HIT_DROP_DB * HIT_DROP_S * np.log(10) / 20), 0.0, 1.0)
+    hit *= drop**2
+    # log ring(t) = max over hits s <= t of log hit(s) + the band's log decay from s to t.
+    step = np.diff(level, axis=1, prepend=level[:, :1])
+    np.minimum(step, -HIT_DB * frame_s * np.log(10) / 20, out=step)
+    decay = np.cumsum(step, axis=1)
+    ring = np.maximum.accumulate(np.log(hit + _EPS) - decay, axis=1)
+    ring += decay
+    return np.exp(ring).astype(acc.dtype)
 
 
 def _held_median(a: np.ndarray, size: int) -> np.ndarray:

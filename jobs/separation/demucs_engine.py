@@ -306,24 +306,28 @@ class _Meter:
 
 
 _cpu_settings = threading.Lock()
-# glibc's mallopt parameters, and its defaults for them (the mmap threshold's start).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _GLIBC_DEFAULT = -1, -3, 128 * 1024
+# glibc's mallopt parameters.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 # Allocations up to this size come from the heap during a CPU separation (see _on_cpu).
 HEAP_KEEP = 1 << 30
+# Where glibc's own thresholds settle once a large block has been freed (64-bit: mmap at
+# 32 MiB, trim at twice that); a separation leaves them there (see _keep_heap).
+_GLIBC_SETTLED = {_M_MMAP_THRESHOLD: 32 << 20, _M_TRIM_THRESHOLD: 64 << 20}
 
 
 @contextlib.contextmanager
 def _on_cpu(streams: int) -> Iterator[None]:
     """PyTorch's threads shared out among `streams` segments at once, attention on the fused
-    kernel (nn.MultiheadAttention's fast path off) and large allocations kept on the heap,
-    as they were again afterwards.
+    kernel (nn.MultiheadAttention's fast path off) and large allocations kept on the heap;
+    afterwards the first two as they were, the heap trimmed.
 
-    glibc serves each allocation over 32 MiB, most of a segment's activations, with a fresh
-    mmap: its pages fault in zeroed and go back to the system on free, some 280,000 page
-    faults a 7.8 s segment, and two streams' faults and unmaps queue on the process's memory
-    map. Held on the heap, a segment reuses the last one's pages; malloc_trim gives them
-    back at the end. All three are settings of the whole process: a second separation on a
-    CPU in the same process waits for the first (they would only share the same cores).
+    glibc maps every allocation over its mmap threshold afresh (at most 32 MiB, where many
+    of a segment's activations lie) and gives the heap's free top back past its trim
+    threshold: the pages fault in zeroed at each use, some 280,000 page faults a 7.8 s
+    segment, and two streams' faults and unmaps queue on the process's memory map. Held on
+    the heap, a segment reuses the last one's pages. All three are settings of the whole
+    process: a second separation on a CPU in the same process waits for the first (they
+    would only share the same cores).
     """
     import torch
 
@@ -331,24 +335,27 @@ def _on_cpu(streams: int) -> Iterator[None]:
         threads, fastpath = torch.get_num_threads(), torch.backends.mha.get_fastpath_enabled()
         torch.set_num_threads(max(1, threads // streams))
         torch.backends.mha.set_fastpath_enabled(False)
-        _heap_thresholds(HEAP_KEEP)
+        _keep_heap(True)
         try:
             yield
         finally:
-            _heap_thresholds(_GLIBC_DEFAULT)
+            _keep_heap(False)
             torch.set_num_threads(threads)
             torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
-def _heap_thresholds(size: int) -> None:
-    """glibc's mmap and trim thresholds set to `size`; at the default, the heap trimmed.
-    Nothing where the C library is not glibc."""
+def _keep_heap(keep: bool) -> None:
+    """glibc's mmap and trim thresholds at HEAP_KEEP; or, not to keep, where glibc's own
+    settle (_GLIBC_SETTLED) and the heap trimmed. Set, glibc no longer slides them: left at
+    its 128 KiB start, every later allocation over it in the process would be mapped afresh
+    (a dsp separation after a demucs one: 1.5× the wall time). Nothing where the C library
+    is not glibc."""
     libc = _glibc()
     if libc is None:
         return
-    libc.mallopt(_M_MMAP_THRESHOLD, size)
-    libc.mallopt(_M_TRIM_THRESHOLD, size)
-    if size == _GLIBC_DEFAULT:
+    for param, settled in _GLIBC_SETTLED.items():
+        libc.mallopt(param, HEAP_KEEP if keep else settled)
+    if not keep:
         libc.malloc_trim(0)
 
 

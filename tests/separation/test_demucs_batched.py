@@ -185,25 +185,38 @@ def test_streams_share_the_threads_and_the_settings_come_back(model_dir: Path) -
 
 
 def test_on_a_cpu_large_allocations_reuse_the_heaps_pages_and_the_heap_goes_back() -> None:
-    """A segment's activations of tens of MiB: inside a CPU separation's settings a second
-    one reuses the first one's pages (glibc would map fresh ones, each page a fault);
-    afterwards glibc's own behaviour is back."""
+    """Blocks of a segment's activations' size: inside a CPU separation's settings a block
+    freed is the next one's, its pages already there (glibc would map fresh ones, each page
+    a fault); afterwards glibc's thresholds are where its own settle, so a smaller block
+    still comes from the heap (left at glibc's 128 KiB start, every block would be mapped
+    afresh). Plain malloc: torch's aligned blocks take the same pages too, once the heap has
+    grown around them."""
+    import ctypes
     import resource
 
     from jobs.separation.demucs_engine import _glibc, _on_cpu
 
-    if _glibc() is None:
+    libc = _glibc()
+    if libc is None:
         pytest.skip("the C library is not glibc")
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
 
-    def faults_of_an_allocation() -> int:
+    def faults_of_allocations(mib: int, count: int) -> int:
         before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
-        activations = torch.ones(12 << 20)  # 48 MiB, every page touched
-        del activations
+        for _ in range(count):
+            block = libc.malloc(mib << 20)
+            ctypes.memset(block, 1, mib << 20)  # every page touched
+            libc.free(block)
         return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
 
+    def pages(mib: int, count: int) -> int:  # the faults of `count` blocks mapped afresh
+        return count * (mib << 20) // resource.getpagesize()
+
     with _on_cpu(1):
-        faults_of_an_allocation()
-        inside = faults_of_an_allocation()
-    outside = faults_of_an_allocation()
-    assert outside > 3000  # pages of 4 KiB (or 8: faults may map two)
-    assert inside < outside / 20, (inside, outside)
+        faults_of_allocations(48, 1)
+        inside = faults_of_allocations(48, 3)
+    faults_of_allocations(16, 1)
+    settled = faults_of_allocations(16, 3)
+    assert inside < pages(48, 3) / 20, inside
+    assert settled < pages(16, 3) / 20, settled

@@ -2,7 +2,7 @@
 
 Not a test. Songs are cached under var/bench/: by default the held-out part of
 bench/devset.py (programs, kits and patterns the dsp engine was not tuned on); --devset
-tune gives its tuning part, --devset shared ../shared/eval/make_devset.py's songs (--seed).
+tune and tune2 its tuning parts, --devset shared ../shared/eval/make_devset.py's songs (--seed).
 SDR is the mean over songs ± its standard deviation; "dsp-textbook" is the per-song
 difference, mean ± sd [worst song].
 
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         child(*argv[1:4])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--devset", choices=("heldout", "tune", "shared"), default="heldout")
+    ap.add_argument("--devset", choices=("heldout", "tune", "tune2", "shared"), default="heldout")
     ap.add_argument("--tracks", type=int, default=8)
     ap.add_argument("--start", type=int, default=0, help="quality: leave out the first songs")
     ap.add_argument("--per-song", action="store_true", help="engine-textbook for each song")

@@ -32,3 +32,12 @@ def test_a_moving_line_changes_note_on_every_half_beat(style):
     pitches = [note for _, _, note, _ in notes]
     assert all(a != b for a, b in zip(pitches[:-1], pitches[1:], strict=True))
     assert min(pitches) == 40 and max(pitches) <= 52
+
+
+def test_an_offbeat_line_plays_between_the_beats_and_an_approach_steps_into_the_next_root():
+    chord = [40, 43, 47]
+    offbeat = devset._bassline(random.Random(0), "offbeat", 40, chord, 0.0)
+    assert [beat for beat, *_ in offbeat] == [0.5, 1.5, 2.5, 3.5]
+    approach = devset._bassline(random.Random(0), "approach", 40, chord, 0.0)
+    assert [note for _, _, note, _ in approach][:3] == [40, 40, 40]
+    assert abs(approach[-1][2] - 40) == 1 and approach[-1][0] == 3.5

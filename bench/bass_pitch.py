@@ -89,12 +89,12 @@ def main(argv: list[str] | None = None) -> None:
         split = shares(np.concatenate(found), np.concatenate(truth), bass.mean(axis=1))
         sdr = float(score.sdr(bass, stems["bass"]))
         oracle = float(score.sdr(bass, _fed(engine, mix, rate, truth)))
-        rows.append((song.name, split, sdr, oracle))
+        rows.append((split, sdr, oracle))
         if args.per_song:
             parts = " ".join(f"{name} {v:4.0%}" for name, v in zip(SHARES, split, strict=True))
             print(f"  {song.name} {parts}  bass SDR {sdr:6.2f} -> {oracle:6.2f}", flush=True)
-    mean = np.mean([r[1] for r in rows], axis=0)
-    sdr, oracle = (float(np.mean([r[i] for r in rows])) for i in (2, 3))
+    mean = np.mean([r[0] for r in rows], axis=0)
+    sdr, oracle = (float(np.mean([r[i] for r in rows])) for i in (1, 2))
     print(
         f"\nbass pitch on {len(rows)} songs of {args.seconds:g} s (bench/devset.py {args.devset})"
     )

@@ -29,6 +29,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import devset as broad  # noqa: E402
 from jobs.separation import TIER_STEMS, get_engine  # noqa: E402
 from jobs.separation.audio import decode, encode  # noqa: E402
 
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         child(*argv[1:4])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--devset", choices=("heldout", "tune", "tune2", "shared"), default="heldout")
+    ap.add_argument("--devset", choices=(*broad.FAMILIES, "shared"), default="heldout")
     ap.add_argument("--tracks", type=int, default=8)
     ap.add_argument("--start", type=int, default=0, help="quality: leave out the first songs")
     ap.add_argument("--per-song", action="store_true", help="engine-textbook for each song")
@@ -306,8 +307,6 @@ def main(argv: list[str] | None = None) -> None:
         songs = devset(Path(args.work), args.tracks, args.seconds, args.seed)
         args.label = f"shared devset, seed {args.seed}"
     else:
-        from bench import devset as broad
-
         songs = broad.songs(Path(args.work) / "devset", args.devset, args.tracks, args.seconds)
         args.label = f"bench/devset.py {args.devset} part"
     if "quality" not in skip:

@@ -10,7 +10,9 @@ energy and counted as right (within half a semitone), an octave up, an octave do
 another note. Then the mixture is separated once more with the bass-alone pitch fed to the
 comb ("oracle"): the gap between the bass's SDR with the found pitch and with that one is
 what a better pitch tracker can win at most, with the comb, cap and confidence as they are.
-Songs are bench/devset.py's, cached under var/bench/devset.
+Songs are bench/devset.py's, cached under var/bench/devset. `--without drums` (or vocals, ...)
+separates the sum of the other stems instead of the mixture: how much of the pitch's error
+that stem causes.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--start", type=int, default=0, help="leave out the first songs")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--per-song", action="store_true")
+    ap.add_argument("--without", action="append", default=[], choices=devset.STEMS + ("vocals",))
     ap.add_argument("--work", default=str(ROOT / "var" / "bench"))
     args = ap.parse_args(argv)
     songs = devset.songs(Path(args.work) / "devset", args.devset, args.tracks, args.seconds)
@@ -83,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for song in songs[args.start :]:
         mix, rate = decode(song / "mixture.wav")
+        for stem in args.without:
+            mix = mix - sf.read(song / f"{stem}.wav", dtype="float32", always_2d=True)[0]
         bass = sf.read(song / "bass.wav", dtype="float32", always_2d=True)[0]
         found, stems = _pitches(engine, mix, rate)
         truth, _ = _pitches(engine, bass, rate)
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     sdr, oracle = (float(np.mean([r[i] for r in rows])) for i in (1, 2))
     print(
         f"\nbass pitch on {len(rows)} songs of {args.seconds:g} s (bench/devset.py {args.devset})"
+        + "".join(f" without {stem}" for stem in args.without)
     )
     print("  " + ", ".join(f"{name} {v:.0%}" for name, v in zip(SHARES, mean, strict=True)))
     print(f"  bass SDR {sdr:.2f} dB; with the bass-alone pitch {oracle:.2f} ({oracle - sdr:+.2f})")

@@ -41,3 +41,15 @@ def test_an_offbeat_line_plays_between_the_beats_and_an_approach_steps_into_the_
     approach = devset._bassline(random.Random(0), "approach", 40, chord, 0.0)
     assert [note for _, _, note, _ in approach][:3] == [40, 40, 40]
     assert abs(approach[-1][2] - 40) == 1 and approach[-1][0] == 3.5
+
+
+def test_tune3_is_the_tune_part_with_a_low_drum_at_a_pitch_of_its_own():
+    tune = devset.song(random.Random(5), 20.0, devset.FAMILIES["tune"])
+    tune3 = devset.song(random.Random(5), 20.0, devset.FAMILIES["tune3"])
+    *_, parts, programs = tune3
+    assert {s: parts[s] for s in devset.STEMS} == tune[1]
+    assert programs.pop("low_drum") in devset.FAMILIES["tune3"]["low_drum"] and programs == tune[2]
+    pitches = {note for _, _, note, _ in parts["low_drum"]}
+    assert 1 <= len(pitches) <= 2 and pitches <= set(range(28, 44))
+    assert len(parts["low_drum"]) >= 2 * (20 // 4)  # at least two hits a bar, bar after bar
+    assert "low_drum" not in devset.FAMILIES["heldout"]

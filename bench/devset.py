@@ -10,13 +10,13 @@ patterns on eight GM kits, arpeggios and sparse or dense chords, stem gains with
 
 The parts differ in seeds *and* in options: the held-out part draws from programs,
 kits and patterns no tuning part uses (see FAMILIES), so a method that only fits the
-tuning parts' instruments shows it there. Tune on "tune" and "tune2"; report on
+tuning parts' instruments shows it there. Tune on "tune", "tune2" and "tune3"; report on
 "heldout". "tune2" adds what held-out showed the tune part lacked, in programs and
 patterns of its own: organs and pads under the bass, and bass lines that move on every
 half beat, sit between the beats or step into the next chord (on them the bass pitch is
 right for 59 % of the bass's energy, as on held-out, against 83 % on "tune": see
 bench/bass_pitch.py). "tune3" is the tune part's songs with a low drum ringing at a pitch
-of its own under the kit, as held-out's orchestra and brush kits ring: on held-out the
+of its own under the kit, as held-out's orchestra kit rings: on held-out the
 drums, more than the organs, cost the bass (its SDR is 1.5 dB higher without them) and
 tune3 loses the same way.
 
@@ -81,7 +81,7 @@ FAMILIES: dict[str, dict[str, list]] = {
     },
     # A third tuning part: the tune part's songs with a low drum that rings at a pitch of
     # its own under the kit (taiko, melodic tom, synth drum: no program or kit held-out
-    # has), as held-out's orchestra and brush kits do.
+    # has), as held-out's orchestra kit does.
     "tune3": {
         **FAMILIES_TUNE,
         "low_drum": [116, 117, 118],

@@ -8,7 +8,7 @@ found on, and the song's bass stem alone, whose pitch (the hand-set salience of
 _harmonic_pitch) stands in for the true one. Each candidate is scored as the engine scores it
 (see dsp._bass_pitch); the fit takes the softmax of the scores over the candidates and
 minimises the expected cost of the pitch, weighted by the bass's energy in the frame: 0 within
-a third of a semitone of the true pitch, 0.3 an octave above (its comb still holds the even
+a third of a semitone of the true pitch, 0.7 an octave above (its comb still holds the even
 partials), 0.5 an octave below, 1 elsewhere; where the bass is silent (under 5 % of its mean
 energy), 1 away from what the hand-set salience picks on the mixture. The scores are scaled
 by 3 in the softmax, and the weights start from the hand-set salience's.
@@ -34,7 +34,7 @@ from bench import devset  # noqa: E402
 from jobs.separation import dsp  # noqa: E402
 from jobs.separation.audio import decode  # noqa: E402
 
-UP, DOWN, SCALE, SILENT = 0.3, 0.5, 3.0, 0.05
+UP, DOWN, SCALE, SILENT = 0.7, 0.5, 3.0, 0.05
 
 
 def _inputs(engine: dsp.DspEngine, audio: np.ndarray, rate: int) -> list[tuple]:

@@ -59,6 +59,14 @@ def _index(cands: np.ndarray, hz: np.ndarray) -> np.ndarray:
     return np.abs(np.log2(cands[:, None] / hz[None, :])).argmin(axis=0)
 
 
+def design(mag: np.ndarray, freqs: np.ndarray, frame_s: float, cands: np.ndarray) -> np.ndarray:
+    """The engine's features of each candidate and their held mean, (36, candidates, frames):
+    what dsp._bass_scores weighs by BASS_NOW and BASS_HELD."""
+    feats = dsp._bass_features(mag, freqs, cands)
+    held = uniform_filter1d(feats, dsp._bass_held_frames(frame_s), axis=2, mode="nearest")
+    return np.concatenate([feats, held])
+
+
 def song_data(engine: dsp.DspEngine, song: Path) -> list[dict]:
     """Per chunk: features (with their held means) and, per frame, the true candidate, the
     hand-set pick on the mixture and the bass's energy over its mean."""
@@ -69,13 +77,10 @@ def song_data(engine: dsp.DspEngine, song: Path) -> list[dict]:
     for (mag, freqs, frame_s), (alone, _, _) in zip(
         _inputs(engine, mix, rate), _inputs(engine, bass, rate), strict=True
     ):
-        feats = dsp._bass_features(mag, freqs, cands)
-        size = max(1, round(dsp.BASS_AVG_S / frame_s))
-        held = uniform_filter1d(feats, size, axis=2, mode="nearest")
         energy = np.square(alone).sum(axis=0)
         out.append(
             {
-                "feats": np.concatenate([feats, held]),
+                "feats": design(mag, freqs, frame_s, cands),
                 "truth": _index(cands, _hand(alone, freqs, frame_s)),
                 "hand": _index(cands, _hand(mag, freqs, frame_s)),
                 "energy": energy / max(float(energy.mean()), 1e-20),
@@ -83,11 +88,6 @@ def song_data(engine: dsp.DspEngine, song: Path) -> list[dict]:
             }
         )
     return out
-
-
-def _register(cands: np.ndarray) -> np.ndarray:
-    x = np.log2(cands / 80.0)
-    return np.stack([x, x**2])[:, :, None]  # (2, candidates, 1)
 
 
 def scores(weights: np.ndarray, feats: np.ndarray, reg: np.ndarray) -> np.ndarray:
@@ -113,13 +113,10 @@ def costs(chunk: dict, count: int) -> tuple[np.ndarray, np.ndarray]:
 def fit(chunks: list[dict], reg: np.ndarray, start: np.ndarray, step: int = 3) -> np.ndarray:
     """The weights minimising the energy-weighted expected cost (every `step`-th frame)."""
     count = reg.shape[1]
-    parts = [
-        (
-            c["feats"][:, :, ::step],
-            *(a[:, ::step] if a.ndim == 2 else a[::step] for a in costs(c, count)),
-        )
-        for c in chunks
-    ]
+    parts = []
+    for c in chunks:
+        each, by = costs(c, count)
+        parts.append((c["feats"][:, :, ::step], each[:, ::step], by[::step]))
     feats = np.concatenate(
         [np.concatenate([f, np.broadcast_to(reg, (2, *f.shape[1:]))]) for f, _, _ in parts], axis=2
     )
@@ -168,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         tracks = 24 if part == "heldout" and part not in args.parts else args.tracks
         songs = devset.songs(Path(args.work) / "devset", part, tracks, args.seconds)
         data[part] = [c for song in songs for c in song_data(engine, song)]
-    reg = _register(dsp._pitch_candidates(dsp.F0_LO, dsp.F0_HI))
+    reg = dsp._bass_register(dsp._pitch_candidates(dsp.F0_LO, dsp.F0_HI))[:, :, None]
     # The hand-set salience of _harmonic_pitch as the starting point, nothing held.
     start = np.zeros(2 * len(dsp.BASS_NOW) + 2)
     for k in range(1, dsp.HARMONICS + 1):

@@ -625,15 +625,32 @@ def _bass_pitch(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.n
     the even partials) costs less than another note, and where no bass plays, to keep to
     what the partials alone would pick.
     """
+    score = _bass_scores(harmonic, freqs, frame_s)
+    best = median_filter(np.argmax(score, axis=0), size=_odd(0.1 / frame_s), mode="nearest")
+    return _pitch_candidates(F0_LO, F0_HI)[best].astype(np.float32)
+
+
+def _bass_scores(harmonic: np.ndarray, freqs: np.ndarray, frame_s: float) -> np.ndarray:
+    """Each bass pitch candidate's score per frame, (candidates, frames) (see _bass_pitch)."""
     cands = _pitch_candidates(F0_LO, F0_HI)
     feats = _bass_features(harmonic, freqs, cands)
     score = np.tensordot(np.asarray(BASS_NOW, dtype=np.float32), feats, axes=1)
     held = np.tensordot(np.asarray(BASS_HELD, dtype=np.float32), feats, axes=1)
-    score += uniform_filter1d(held, max(1, round(BASS_AVG_S / frame_s)), axis=1, mode="nearest")
-    register = np.log2(cands / 80.0)
-    score += (BASS_REGISTER[0] * register + BASS_REGISTER[1] * register**2)[:, None]
-    best = median_filter(np.argmax(score, axis=0), size=_odd(0.1 / frame_s), mode="nearest")
-    return cands[best].astype(np.float32)
+    score += uniform_filter1d(held, _bass_held_frames(frame_s), axis=1, mode="nearest")
+    score += np.tensordot(np.asarray(BASS_REGISTER), _bass_register(cands), axes=1)[:, None]
+    return score
+
+
+def _bass_held_frames(frame_s: float) -> int:
+    """How many frames BASS_AVG_S spans: the features' held mean's length."""
+    return max(1, round(BASS_AVG_S / frame_s))
+
+
+def _bass_register(cands: np.ndarray) -> np.ndarray:
+    """The register terms of pitch candidates `cands` (Hz), (2, candidates): log2 of the
+    pitch over 80 Hz, and its square."""
+    x = np.log2(cands / 80.0)
+    return np.stack([x, x**2])
 
 
 def _pitch_candidates(lo: float, hi: float) -> np.ndarray:
@@ -656,7 +673,7 @@ def _place(into: np.ndarray, hz: np.ndarray, w: float, bin_hz: float, from_hz: f
 
 def _bass_features(mag: np.ndarray, freqs: np.ndarray, cands: np.ndarray) -> np.ndarray:
     """What tells each pitch candidate's fit, per frame, (18, candidates, frames), from the
-    cube-rooted magnitude `mag` (bins, frames) at `freqs` (bins,):
+    magnitude `mag` (bins, frames) at `freqs` (bins,), cube-rooted:
 
     0-7   the magnitude at its partials 1 to HARMONICS (8);
     8-15  halfway between them (at 0.5, 1.5, ... times the pitch: the octave below's places);

@@ -59,3 +59,18 @@ def test_the_fit_lowers_the_cost_and_picks_the_true_candidate():
     weights = bass_fit.fit([chunk], reg, np.zeros(42), step=1)
     assert weights[3] > 0.5 * np.abs(np.delete(weights, 3)).max()
     assert bass_fit.accuracy([chunk], weights, reg) > bass_fit.accuracy([chunk], np.zeros(42), reg)
+
+
+def test_the_fit_scores_candidates_as_the_engine_does():
+    # bench.bass_fit's design and weights give the engine's own scores, so what it fits is
+    # what the engine runs.
+    # Notes that change every 5 frames, so the held mean's span and edges matter.
+    notes = [tone(f0, frames=5) for f0 in (55.0, 82.4, 61.7, 110.0)]
+    mag = np.concatenate(notes * 4, axis=1)
+    cands = dsp._pitch_candidates(dsp.F0_LO, dsp.F0_HI)
+    weights = np.concatenate([dsp.BASS_NOW, dsp.BASS_HELD, dsp.BASS_REGISTER])
+    reg = dsp._bass_register(cands)[:, :, None]
+    expected = bass_fit.scores(weights, bass_fit.design(mag, FREQS, FRAME_S, cands), reg)
+    np.testing.assert_allclose(
+        dsp._bass_scores(mag, FREQS, FRAME_S), expected, rtol=1e-4, atol=1e-4
+    )

@@ -16,6 +16,7 @@ import argparse
 import functools
 import importlib.util
 import json
+import math
 import os
 import resource
 import subprocess
@@ -215,7 +216,13 @@ def child(path: str, engine_name: str, tier: str) -> None:
         assert outcome is not None
         seconds = next(iter(outcome.stems.values()))["duration"]
     t1 = time.perf_counter()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # This address space's own peak (VmHWM): ru_maxrss survives exec, so after a quality
+    # pass it reported the parent's RSS at the fork (950 MB against 440-550 for dsp pro).
+    from bench.limits import peak_rss_mb
+
+    rss_mb = peak_rss_mb(os.getpid())
+    if math.isnan(rss_mb):  # no /proc (not Linux)
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     engine_s = marks["end"] - marks["start"]
     print(json.dumps({"audio_s": seconds, "engine_s": engine_s, "io_s": t1 - t0 - engine_s,
                       "rss_mb": rss_mb}))  # fmt: skip

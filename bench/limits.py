@@ -129,7 +129,12 @@ def cases(work: Path) -> list[tuple[str, str, Callable[[], Path]]]:
 
 
 def peak_rss_mb(pid: int) -> float:
-    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """Process `pid`'s own peak resident set (VmHWM, MB); NaN where /proc has none."""
+    try:
+        rows = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return math.nan
+    for row in rows:
         if row.startswith("VmHWM:"):
             return int(row.split()[1]) / 1024
     return math.nan

@@ -17,7 +17,6 @@ Songs are bench/devset.py's, cached under var/bench/devset.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from unittest import mock
@@ -152,19 +151,12 @@ def accuracy(chunks: list[dict], weights: np.ndarray, reg: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", nargs="+", default=["tune", "tune2", "tune3"])
-    ap.add_argument("--report", nargs="*", default=["heldout"])
-    ap.add_argument("--tracks", type=int, default=16)
-    ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--work", default=str(ROOT / "var" / "bench"))
-    args = ap.parse_args(argv)
+    args = devset.fit_parser(__doc__).parse_args(argv)
     engine = dsp.DspEngine(workers=1)
-    data = {}
-    for part in dict.fromkeys(args.parts + args.report):
-        tracks = 24 if part == "heldout" and part not in args.parts else args.tracks
-        songs = devset.songs(Path(args.work) / "devset", part, tracks, args.seconds)
-        data[part] = [c for song in songs for c in song_data(engine, song)]
+    data = {
+        part: [c for song in songs for c in song_data(engine, song)]
+        for part, songs in devset.fit_songs(args).items()
+    }
     reg = dsp._bass_register(dsp._pitch_candidates(dsp.F0_LO, dsp.F0_HI))[:, :, None]
     # The hand-set salience of _harmonic_pitch as the starting point, nothing held.
     start = np.zeros(2 * len(dsp.BASS_NOW) + 2)
@@ -179,12 +171,12 @@ def main(argv: list[str] | None = None) -> None:
             f"the engine's {accuracy(chunks, now, reg):.1%}"
         )
     n = len(dsp.BASS_NOW)
-    for name, part in (
+    for name, values in (
         ("BASS_NOW", weights[:n]),
         ("BASS_HELD", weights[n : 2 * n]),
         ("BASS_REGISTER", weights[2 * n :]),
     ):
-        print(f"{name} = ({', '.join(f'{v:.3f}' for v in part)})")
+        print(f"{name} = ({', '.join(f'{v:.3f}' for v in values)})")
 
 
 if __name__ == "__main__":

@@ -318,6 +318,27 @@ def songs(work: Path, part: str, tracks: int, seconds: float) -> list[Path]:
     return out
 
 
+def fit_parser(doc: str) -> argparse.ArgumentParser:
+    """The command line of a fit on the tuning parts (bench.bass_fit, bench.drum_fit)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--parts", nargs="+", default=["tune", "tune2", "tune3"])
+    ap.add_argument("--report", nargs="*", default=["heldout"])
+    ap.add_argument("--tracks", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--work", default=str(ROOT / "var" / "bench"))
+    return ap
+
+
+def fit_songs(args: argparse.Namespace) -> dict[str, list[Path]]:
+    """Each part's songs for a fit (see fit_parser): --tracks songs of each part, but all 24
+    of held-out where it is only reported on."""
+    out = {}
+    for part in dict.fromkeys(args.parts + args.report):
+        tracks = 24 if part == "heldout" and part not in args.parts else args.tracks
+        out[part] = songs(Path(args.work) / "devset", part, tracks, args.seconds)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("work", nargs="?", default=str(ROOT / "var" / "bench" / "devset"))

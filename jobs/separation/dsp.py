@@ -38,6 +38,7 @@ T = TypeVar("T")
 _SOURCES = ("vocals", "drums", "bass", "guitar", "piano", "other")
 _RESIDUAL = {"basic": "instrumental", "vocal_remover": "instrumental"}
 _EPS = 1e-10
+_TINY = 1e-7  # added to both sides of a magnitude ratio
 _ROWS = 1 << 16  # frames per block when copying in or out of (possibly disk-backed) buffers
 _BATCH = 32  # frames per batch of the repetition model's neighbour medians (16 was 7 % slower)
 _SLAB = 1 << 16  # values per slab of a running median's sorting network (cache-sized, 256 KB)
@@ -91,6 +92,67 @@ BASS_HELD = (
     -3.591, -1.456, -1.289, 0.419, -1.412, -2.238, -1.619, 1.369, 0.576,
 )
 BASS_REGISTER = (-0.433, -1.570)
+# fmt: on
+# Fitted by bench/drum_fit.py on the "tune", "tune2" and "tune3" parts (songs 0-15 of each;
+# reported on "heldout"): the low band's drum share (see _low_drum_share), from features that
+# look LOW_RECENT_S back for a hit above KICK_HI (up to LOW_ABOVE_HZ), LOW_LONG_S around for
+# a held level, and at the chunk's LOW_PERCENTILE-th percentile of each bin.
+LOW_ABOVE_HZ, LOW_RECENT_S, LOW_LONG_S, LOW_PERCENTILE = 4000.0, 0.25, 1.2, 20.0
+# fmt: off
+DRUM_HIDDEN = (
+    (
+        0.413, 0.632, -0.021, 0.234, -0.377, -0.375, 0.252, 0.092, -0.459,
+        -0.007, -0.087, -0.472, 0.065, -0.328, -0.579, 0.270, 3.020,
+    ),
+    (
+        -0.051, 0.058, 0.150, 0.399, -0.006, -0.402, 0.229, 0.086, 0.688,
+        -0.105, -0.012, -0.099, -0.124, -0.176, -0.189, -0.164, 0.381,
+    ),
+    (
+        -0.145, -0.304, 0.013, 0.274, 0.179, -0.008, 0.411, 0.502, -0.427,
+        -0.323, -0.118, 0.612, -0.322, -0.230, 0.309, -0.064, -0.218,
+    ),
+    (
+        0.065, -0.196, 0.065, 0.270, -0.149, -0.153, 0.111, 0.011, -0.011,
+        -0.120, -0.003, 0.236, -0.070, 0.608, -0.390, 0.074, 0.204,
+    ),
+    (
+        0.140, 0.085, 0.076, -0.413, 0.022, -0.099, -0.154, 0.049, -0.483,
+        0.681, -0.261, -0.444, -0.361, -0.650, -0.211, -0.249, 2.055,
+    ),
+    (
+        0.233, 0.251, 0.153, 0.410, 0.156, 0.004, 0.505, 0.522, -0.225,
+        -0.341, -0.005, -0.459, -0.198, 0.036, -0.074, 0.314, 1.601,
+    ),
+    (
+        0.029, 0.087, 0.120, 0.229, 0.107, 0.018, 0.226, 0.159, 0.134,
+        -0.088, 0.073, -0.127, -0.053, -0.085, -0.308, 0.017, 0.428,
+    ),
+    (
+        -0.122, 0.210, 0.093, 0.051, -0.192, -0.071, 0.078, 0.029, -0.474,
+        -0.431, 0.564, -0.035, 0.689, 0.176, -0.146, 0.237, -0.245,
+    ),
+    (
+        0.320, 0.645, -0.062, -0.179, 0.360, -0.176, -0.038, -0.168, 0.782,
+        0.610, -0.571, 0.355, -0.549, -0.355, 0.611, -0.123, -0.761,
+    ),
+    (
+        -0.060, 0.107, -0.232, -0.057, 0.433, 0.430, 0.202, 0.232, 0.114,
+        -0.429, 0.119, -0.025, -0.305, 0.131, 0.162, 0.009, 0.286,
+    ),
+    (
+        -0.049, -0.262, 0.059, -0.200, 0.005, 0.088, 0.033, 0.228, -0.887,
+        0.465, 0.383, -0.467, 0.668, 0.663, -0.763, 0.013, -0.562,
+    ),
+    (
+        -0.244, -0.397, 0.108, -0.288, -0.100, 0.305, -0.193, -0.029, 0.199,
+        -1.065, -0.107, -0.129, -0.167, 0.108, 0.199, -0.330, 1.569,
+    ),
+)
+DRUM_OUT = (
+    1.580, 1.064, 1.302, 0.837, -1.170, 1.292, 0.650,
+    1.080, -1.580, 1.131, 1.649, -1.187, -0.557,
+)
 # fmt: on
 # Tuned on the "tune" part only: the span (s) of the running time median (see _held_median)
 # that the bass pitch is found on, so a note holds its pitch while it lasts (see
@@ -392,28 +454,125 @@ def _accompaniment_shares(
     # Low band: a kick's body rings for a tenth of a second and its spectrum is peaked, so
     # neither median above sees it as percussive; what rises above a longer time median
     # (a held bass note does not, nor a plucked one's attack: see _held_median) is the
-    # transient.
+    # transient. That hand-set split misses a long boom (a concert bass drum's tail runs
+    # into the next hit) and takes a bass note's attack on a kick: the split the stems get
+    # is a small network's, fitted on the tuning parts, that weighs it with what else is
+    # known of the bin (see _low_drum_features).
     low = int(np.searchsorted(freqs[:, 0], KICK_HI))
     floor = _held_median(acc[:low], _odd(KICK_S / frame_s))
-    rise = _kick_rise(acc[:low], floor, frame_s)
-    rise **= 2
-    floor **= 2
-    low_h = floor / (floor + rise + _EPS)
+    hit = _hit_ring(acc[:low], frame_s)
+    rise = _kick_rise(acc[:low], floor, frame_s, hit)
+    kick = np.square(rise)
+    kick /= kick + np.square(floor) + _EPS  # the hand-set split: the drums' share
+    hpss = h_share[:low].copy()
     blend = _smoothstep(freqs[:low], KICK_LO, KICK_HI)
-    h_share[:low] = blend * h_share[:low] + (1 - blend) * low_h
-    drum = 1.0 - h_share
-    # Bass: the harmonic power on the comb of each frame's bass pitch (see _bass_comb).
     top = int(np.searchsorted(freqs[:, 0], F0_HI * COMB_K))
-    harmonic = np.sqrt(h_share[:top]) * acc[:top]
-    # The pitch is found on what holds for a while: a bass note's partials stay put while
-    # it sounds, where a voice's glide or vibrato (often louder in this register than the
-    # bass) moves on and a hit dies away. On the frame's own magnitudes the pitch followed
-    # the voice through the decay of held bass notes.
-    steady = _held_median(acc[:top], _odd(PITCH_HOLD_S / frame_s))
-    np.minimum(steady, harmonic, out=steady)
+    # The bass's comb under the hand-set split is one of the fitted split's features: the
+    # bins and frames it takes are a bass note's, whatever their rise looks like.
+    h_share[:low] = blend * hpss + (1 - blend) * (1.0 - kick)
+    held = _held_median(acc[:top], _odd(PITCH_HOLD_S / frame_s))
+    comb = _bass_share(h_share, acc, held, freqs, frame_s)
+    feats = _low_drum_features(acc, freqs, frame_s, h_share, hpss, floor, rise, hit, kick, comb)
+    h_share[:low] = blend * hpss + (1 - blend) * (1.0 - _low_drum_share(feats))
+    del feats, floor, hit, rise, kick, hpss
+    drum = 1.0 - h_share
     bass = np.zeros_like(h_share)
-    bass[:top] = h_share[:top] * _bass_comb(harmonic, freqs[:top, 0], frame_s, steady)
+    bass[:top] = h_share[:top] * _bass_share(h_share, acc, held, freqs, frame_s)
     return _unpool_high(drum, split, bins), _unpool_high(bass, split, bins)
+
+
+def _bass_share(
+    h_share: np.ndarray, acc: np.ndarray, held: np.ndarray, freqs: np.ndarray, frame_s: float
+) -> np.ndarray:
+    """The comb of each frame's bass pitch (see _bass_comb) on the harmonic part (by
+    `h_share`) of the accompaniment `acc`'s lowest bins, (bins, frames) as `held`: what
+    holds of those bins over PITCH_HOLD_S (see _held_median).
+
+    The pitch is found on what holds for a while: a bass note's partials stay put while it
+    sounds, where a voice's glide or vibrato (often louder in this register than the bass)
+    moves on and a hit dies away. On the frame's own magnitudes the pitch followed the
+    voice through the decay of held bass notes.
+    """
+    top = len(held)
+    harmonic = np.sqrt(h_share[:top]) * acc[:top]
+    return _bass_comb(harmonic, freqs[:top, 0], frame_s, np.minimum(held, harmonic))
+
+
+def _low_drum_features(
+    acc: np.ndarray,
+    freqs: np.ndarray,
+    frame_s: float,
+    h_share: np.ndarray,
+    hpss: np.ndarray,
+    floor: np.ndarray,
+    rise: np.ndarray,
+    hit: np.ndarray,
+    kick: np.ndarray,
+    comb: np.ndarray,
+) -> np.ndarray:
+    """What the low band's fitted drum share (see _low_drum_share) is told of each of its
+    bins and frames, (len(DRUM_HIDDEN[0]) - 1, low bins, frames).
+
+    Of the low band's `acc` (the bins below KICK_HI): the hand-set split's `kick` share,
+    how far the bin stands above its held `floor` and above a held median LOW_LONG_S long,
+    a pitched drum's `hit` ring (see _hit_ring) against it, the broad part of the `rise`
+    (see _kick_rise), how peaked the floor and the bin are across KICK_BINS, the frame's
+    drum share between KICK_HI and LOW_ABOVE_HZ (from `h_share`) and its most over the last
+    LOW_RECENT_S (a hit sounds across the spectrum, a bass note's attack does not), the
+    bin's register (log2 of its frequency over 100 Hz, and its square), its `hpss` share,
+    how far it stands above its LOW_PERCENTILE-th percentile over the chunk (a boom that
+    recurs all along) and below the frame's loudest low bin, and the bass `comb` on it
+    (alone and times the kick share). Ratios are logs, clipped.
+    """
+    low = len(kick)
+    a = acc[:low]
+    span = _median(a, KICK_BINS, axis=0)
+    rows = slice(low, int(np.searchsorted(freqs[:, 0], LOW_ABOVE_HZ)))
+    power = np.square(acc[rows])
+    drums = np.sum((1.0 - h_share[rows]) * power, axis=0) / (np.sum(power, axis=0) + _EPS)
+    recent = drums.copy()
+    for k in range(1, max(int(LOW_RECENT_S / frame_s), 1) + 1):
+        np.maximum(recent[k:], drums[:-k], out=recent[k:])
+    register = np.log2(np.maximum(freqs[:low], 20.0) / 100.0)
+
+    def over(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        return np.clip(np.log((x + _TINY) / (y + _TINY)), lo, hi)
+
+    out = np.empty((len(DRUM_HIDDEN[0]) - 1, *a.shape), dtype=np.float32)
+    out[0] = kick
+    out[1] = over(a, floor, -3.0, 3.0)
+    out[2] = over(hit, a, -6.0, 0.0)
+    out[3] = np.clip(_median(rise, KICK_BINS, axis=0) / (a + _TINY), 0.0, 1.0)
+    out[4] = over(floor, _median(floor, KICK_BINS, axis=0), -3.0, 3.0)
+    out[5] = over(a, span, -3.0, 3.0)
+    out[6] = drums
+    out[7] = recent
+    out[8] = register
+    out[9] = register**2
+    out[10] = hpss
+    out[11] = over(a, np.percentile(a, LOW_PERCENTILE, axis=1, keepdims=True), -3.0, 6.0)
+    out[12] = over(a, a.max(axis=0, keepdims=True), -8.0, 0.0)
+    out[13] = over(a, _held_median(a, _odd(LOW_LONG_S / frame_s)), -3.0, 3.0)
+    out[14] = comb[:low]
+    out[15] = comb[:low] * kick
+    return out
+
+
+def _low_drum_share(feats: np.ndarray) -> np.ndarray:
+    """The drums' share of each low bin's power, (bins, frames): a small network's (one
+    hidden layer of DRUM_HIDDEN's tanh units, a logistic output DRUM_OUT) on the bin's
+    features (see _low_drum_features)."""
+    hidden = np.asarray(DRUM_HIDDEN, dtype=np.float32)
+    out = np.asarray(DRUM_OUT, dtype=np.float32)
+    z = np.tensordot(hidden[:, :-1], feats, axes=1)
+    z += hidden[:, -1, None, None]
+    np.tanh(z, out=z)
+    share = np.tensordot(out[:-1], z, axes=1)
+    share += out[-1]
+    np.negative(share, out=share)
+    np.exp(share, out=share)
+    share += 1.0
+    return np.reciprocal(share, out=share)
 
 
 def _broadband(mag: np.ndarray, span_bins: float) -> np.ndarray:
@@ -453,7 +612,7 @@ def _tonal(acc: np.ndarray, perc: np.ndarray, size: int) -> np.ndarray:
     return _held_median(excess, size)
 
 
-def _kick_rise(acc: np.ndarray, floor: np.ndarray, frame_s: float) -> np.ndarray:
+def _kick_rise(acc: np.ndarray, floor: np.ndarray, frame_s: float, hit: np.ndarray) -> np.ndarray:
     """What of the low band's `acc` counts as a kick, from its held `floor`, (bins, frames).
 
     Where the floor is a held partial, standing above its neighbours as a bass note's do,
@@ -468,7 +627,7 @@ def _kick_rise(acc: np.ndarray, floor: np.ndarray, frame_s: float) -> np.ndarray
     jump over the level just before the hit, broad across the band, is the drum's, and it
     rings on as the band's level decays (at least HIT_DB per second): where the band dies
     away after the hit (HIT_DROP_DB per second over HIT_DROP_S), not where it settles at a
-    plucked note's sustain.
+    plucked note's sustain: `hit`, from _hit_ring.
     """
     peak = _median(floor, KICK_BINS, axis=0)
     peak *= KICK_PEAK
@@ -485,7 +644,7 @@ def _kick_rise(acc: np.ndarray, floor: np.ndarray, frame_s: float) -> np.ndarray
     decay = 10.0 ** (-RING_DB * frame_s / 20.0)
     for k in range(1, min(int(round(RING_S / frame_s)), broad.shape[1] - 1) + 1):
         np.maximum(ring[:, k:], broad[:, :-k] * decay**k, out=ring[:, k:])
-    np.maximum(ring, _hit_ring(acc, frame_s), out=ring)
+    np.maximum(ring, hit, out=ring)
     np.minimum(ring, acc, out=ring)
     np.maximum(rise, ring, out=rise)
     return rise

@@ -15,13 +15,14 @@ each run in a process of its own (the engine's CPU settings are the process's: t
 attention kernel, the heap), timed after loading and a 10 s warm-up, taking turns (the order
 alternates each run, so drift in machine load hits both alike), and reports the ratio of
 times per run (median, range), and the largest absolute difference of their stems. Peak
-memory is each one's process (ru_maxrss) separating a longer track, no warm-up.
+memory is each one's process's own peak (VmHWM) separating a longer track, no warm-up.
 Every track is read from a WAV file; stems are written to float WAV files.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -108,10 +109,16 @@ def child(
         sf.write(str(Path(out) / f"{name}.wav"), stem, RATE, subtype="FLOAT")
     if warm:
         (Path(out) / "seconds").write_text(f"{seconds}")
+    from bench.limits import peak_rss_mb  # after the peak: its imports do not raise it
+
+    (Path(out) / "peak_mib").write_text(f"{peak_rss_mb(os.getpid())}")  # KiB / 1024
 
 
 def run_child(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MiB) of one child process."""
+    """Wall seconds and peak resident memory (MiB) of one child process: its own address
+    space's (VmHWM, which it writes to its out folder), not wait4's ru_maxrss, which survives
+    exec and so counts this process's peak, with torch and the model loaded, too. Where
+    /proc has no VmHWM, ru_maxrss it is."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -120,7 +127,8 @@ def run_child(args: list[str]) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr.read().decode()[-2000:]}")
     proc.stderr.close()
-    return seconds, usage.ru_maxrss / 1024
+    peak = float((Path(args[-1]) / "peak_mib").read_text())
+    return seconds, peak if math.isfinite(peak) else usage.ru_maxrss / 1024
 
 
 def spread(values: list[float], unit: str = "") -> str:

@@ -75,7 +75,7 @@ def song_data(engine: dsp.DspEngine, song: Path) -> dict:
         raise SystemExit(f"{song}: the stems' frames do not match the mixture's")
     energy = {s: float(np.sum(np.square(x))) + 1e-9 for s, x in stems.items()}
     apart = sum(energy[s] for s in REST[1:])  # guitar, piano and other's
-    comb = np.clip(feats[14], 0.0, 1.0)
+    comb = np.clip(feats[14], 0.0, 1.0)  # the bass comb's share (see _low_drum_features)
     weight = np.square(acc) * (1 / energy["drums"] + comb / energy["bass"] + (1 - comb) / apart)
     return {
         "feats": feats,
@@ -106,6 +106,12 @@ def predict(hidden: np.ndarray, out: np.ndarray, feats: np.ndarray) -> np.ndarra
     return 1.0 / (1.0 + np.exp(-(out[:-1] @ np.tanh(hidden @ feats) + out[-1])))
 
 
+def _squared(share: np.ndarray, truth: np.ndarray, weight: np.ndarray) -> float:
+    """The weighted mean squared error of a share."""
+    miss = share - truth
+    return float(np.sum(weight * miss * miss)) / len(truth)
+
+
 def loss(theta: np.ndarray, feats: np.ndarray, truth: np.ndarray, weight: np.ndarray, l2: float):
     """The weighted mean squared error of the share (plus l2 on all but the biases) and its
     gradient."""
@@ -113,7 +119,7 @@ def loss(theta: np.ndarray, feats: np.ndarray, truth: np.ndarray, weight: np.nda
     act = np.tanh(hidden @ feats)
     share = 1.0 / (1.0 + np.exp(-(out[:-1] @ act + out[-1])))
     miss = share - truth
-    value = float(np.sum(weight * miss * miss)) / len(truth)
+    value = _squared(share, truth, weight)
     value += l2 * float(np.sum(hidden[:, :-1] ** 2) + np.sum(out[:-1] ** 2))
     dz = weight * 2 * miss * share * (1 - share) / len(truth)
     g_out = np.append(act @ dz + 2 * l2 * out[:-1], dz.sum())
@@ -135,14 +141,13 @@ def fit(feats: np.ndarray, truth: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 def error(hidden: np.ndarray, out: np.ndarray, data: tuple) -> float:
     feats, truth, weight = data
-    miss = predict(hidden, out, feats) - truth
-    return float(np.sum(weight * miss * miss)) / len(truth)
+    return _squared(predict(hidden, out, feats), truth, weight)
 
 
 def hand_set(data: tuple) -> float:
     """The hand-set split's error: its share is the features' first (see _low_drum_features)."""
     feats, truth, weight = data
-    return float(np.sum(weight * (feats[0] - truth) ** 2)) / len(truth)
+    return _squared(feats[0], truth, weight)
 
 
 def constants(hidden: np.ndarray, out: np.ndarray) -> str:

@@ -978,7 +978,10 @@ def _ahead(
     stays bounded whatever the length and channel count.
     """
     if not parallel or count < 2:
-        yield from (make(i) for i in range(count))
+        # One BLAS thread here too: a product split across threads sums in another order,
+        # so the stems would depend on the workers and on what else the process runs.
+        with _one_blas():
+            yield from (make(i) for i in range(count))
         return
     stop = threading.Event()
 

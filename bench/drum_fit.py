@@ -106,10 +106,9 @@ def predict(hidden: np.ndarray, out: np.ndarray, feats: np.ndarray) -> np.ndarra
     return 1.0 / (1.0 + np.exp(-(out[:-1] @ np.tanh(hidden @ feats) + out[-1])))
 
 
-def _squared(share: np.ndarray, truth: np.ndarray, weight: np.ndarray) -> float:
-    """The weighted mean squared error of a share."""
-    miss = share - truth
-    return float(np.sum(weight * miss * miss)) / len(truth)
+def _squared(miss: np.ndarray, weight: np.ndarray) -> float:
+    """The weighted mean squared error of a share, from its `miss` (share less truth)."""
+    return float(np.sum(weight * miss * miss)) / len(miss)
 
 
 def loss(theta: np.ndarray, feats: np.ndarray, truth: np.ndarray, weight: np.ndarray, l2: float):
@@ -119,7 +118,7 @@ def loss(theta: np.ndarray, feats: np.ndarray, truth: np.ndarray, weight: np.nda
     act = np.tanh(hidden @ feats)
     share = 1.0 / (1.0 + np.exp(-(out[:-1] @ act + out[-1])))
     miss = share - truth
-    value = _squared(share, truth, weight)
+    value = _squared(miss, weight)
     value += l2 * float(np.sum(hidden[:, :-1] ** 2) + np.sum(out[:-1] ** 2))
     dz = weight * 2 * miss * share * (1 - share) / len(truth)
     g_out = np.append(act @ dz + 2 * l2 * out[:-1], dz.sum())
@@ -141,13 +140,13 @@ def fit(feats: np.ndarray, truth: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 def error(hidden: np.ndarray, out: np.ndarray, data: tuple) -> float:
     feats, truth, weight = data
-    return _squared(predict(hidden, out, feats), truth, weight)
+    return _squared(predict(hidden, out, feats) - truth, weight)
 
 
 def hand_set(data: tuple) -> float:
     """The hand-set split's error: its share is the features' first (see _low_drum_features)."""
     feats, truth, weight = data
-    return _squared(feats[0], truth, weight)
+    return _squared(feats[0] - truth, weight)
 
 
 def constants(hidden: np.ndarray, out: np.ndarray) -> str:

@@ -2,7 +2,7 @@
 
 Not a test. Songs are cached under var/bench/: by default the held-out part of
 bench/devset.py (programs, kits and patterns the dsp engine was not tuned on); --devset
-tune, tune2 and tune3 its tuning parts, --devset shared ../shared/eval/make_devset.py's
+tune, tune2, tune3 and tune4 its tuning parts, --devset shared ../shared/eval/make_devset.py's
 songs (--seed).
 SDR is the mean over songs ± its standard deviation; "dsp-textbook" is the per-song
 difference, mean ± sd [worst song].

@@ -10,7 +10,7 @@ TUNING = [part for part in devset.FAMILIES if part != "heldout"]
 
 
 @pytest.mark.parametrize("part", TUNING)
-@pytest.mark.parametrize("option", ["bass", "kit", "drums", "bassline"])
+@pytest.mark.parametrize("option", ["bass", "kit", "drums", "bassline", "piano", "other"])
 def test_held_out_draws_what_no_tuning_part_does(part, option):
     shared = set(devset.FAMILIES[part][option]) & set(devset.FAMILIES["heldout"][option])
     assert shared <= ({"roots"} if option == "bassline" else set())
